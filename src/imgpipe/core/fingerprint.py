@@ -1,0 +1,53 @@
+"""Content fingerprints from a small sRGB sample: perceptual hash, BlurHash, dominant colours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import blurhash
+import imagehash
+import numpy as np
+from PIL import Image
+
+__all__ = ["Fingerprint", "fingerprint"]
+
+Sample = np.ndarray[Any, np.dtype[np.uint8]]
+Fingerprint = dict[str, Any]
+
+_DOMINANT_COLOURS = 5
+_BLURHASH_COMPONENTS = (4, 3)
+
+
+def fingerprint(sample: Sample) -> Fingerprint:
+    """``phash`` (64-bit DCT hash, hex), ``blurhash``, ``dominant_colors`` and ``brightness``.
+
+    ``dominant_colors`` is a list of ``{"hex": "#rrggbb", "fraction": f}``, largest first.
+    ``brightness`` is the mean luma in [0, 1]; ``colorfulness`` the mean chroma in [0, 1].
+    """
+    pil = Image.fromarray(sample, mode="RGB")
+    xc, yc = _BLURHASH_COMPONENTS
+    if sample.shape[1] < sample.shape[0]:
+        xc, yc = yc, xc
+    rgb = sample.astype(np.float32)
+    luma = rgb @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    chroma = rgb.max(axis=2) - rgb.min(axis=2)
+    return {
+        "phash": str(imagehash.phash(pil)),
+        "blurhash": blurhash.encode(sample.tolist(), components_x=xc, components_y=yc),
+        "dominant_colors": _dominant(pil),
+        "brightness": round(float(luma.mean()) / 255, 4),
+        "colorfulness": round(float(chroma.mean()) / 255, 4),
+    }
+
+
+def _dominant(pil: Image.Image) -> list[dict[str, Any]]:
+    quantized = pil.quantize(colors=_DOMINANT_COLOURS, method=Image.Quantize.MEDIANCUT)
+    palette: list[int] = list(quantized.getpalette() or [])
+    counts = quantized.getcolors() or []
+    total = sum(c for c, _ in counts) or 1
+    colours = []
+    for count, index in sorted(counts, key=lambda ci: ci[0], reverse=True):
+        start = int(index) * 3  # type: ignore[call-overload]  # palette images give int indices
+        r, g, b = palette[start : start + 3]
+        colours.append({"hex": f"#{r:02x}{g:02x}{b:02x}", "fraction": round(count / total, 4)})
+    return colours

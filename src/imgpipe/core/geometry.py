@@ -1,0 +1,65 @@
+"""Pure rendition geometry: from a source's display size and the specs, the exact output sizes.
+
+This is the plan the engine executes; it has no image code so it can be tested as arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from imgpipe.settings import RenditionSpec
+
+__all__ = ["PlannedRendition", "display_size", "plan", "round_half_up"]
+
+# EXIF orientations 5..8 swap width and height (transpose, rotate 90, transverse, rotate 270).
+_SWAPPING = frozenset({5, 6, 7, 8})
+
+
+def round_half_up(value: float) -> int:
+    """Round like people do (2.5 -> 3), not like bankers (2.5 -> 2)."""
+    return math.floor(value + 0.5)
+
+
+def display_size(width: int, height: int, orientation: int) -> tuple[int, int]:
+    """The size a viewer shows after applying an EXIF orientation (1..8; anything else is 1)."""
+    return (height, width) if orientation in _SWAPPING else (width, height)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRendition:
+    """A spec resolved against one source: resize to ``scaled`` then centre-crop to ``size``."""
+
+    spec: RenditionSpec
+    scaled: tuple[int, int]
+    size: tuple[int, int]
+
+    @property
+    def cropped(self) -> bool:
+        return self.scaled != self.size
+
+
+def _plan_one(width: int, height: int, spec: RenditionSpec) -> PlannedRendition:
+    box_w = spec.width
+    box_h = spec.height if spec.height is not None else math.inf
+    if spec.fit == "cover":
+        scale = min(1.0, max(box_w / width, box_h / height))
+    else:
+        scale = min(1.0, box_w / width, box_h / height)
+    scaled = (max(1, round_half_up(width * scale)), max(1, round_half_up(height * scale)))
+    cover = spec.fit == "cover"
+    size = (min(scaled[0], box_w), min(scaled[1], int(box_h))) if cover else scaled
+    return PlannedRendition(spec=spec, scaled=scaled, size=size)
+
+
+def plan(width: int, height: int, specs: Iterable[RenditionSpec]) -> tuple[PlannedRendition, ...]:
+    """Plan every rendition of a ``width`` x ``height`` (display) source, largest first.
+
+    Largest first is the cascade order: each rendition can be made from the one before it.
+    Never upscales: a source smaller than a box is kept at its own size.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"source size must be positive, got {width}x{height}")
+    planned = [_plan_one(width, height, s) for s in specs]
+    return tuple(sorted(planned, key=lambda p: p.scaled[0] * p.scaled[1], reverse=True))

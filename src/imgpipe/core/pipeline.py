@@ -1,0 +1,53 @@
+"""The core use case: image bytes in, renditions + metadata + tags out (or a typed rejection)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from imgpipe.core.fingerprint import fingerprint
+from imgpipe.core.metadata import build_metadata
+from imgpipe.core.render import render
+from imgpipe.core.tags import LocalTagger
+from imgpipe.core.validation import inspect
+from imgpipe.model import Rendition, Tag
+from imgpipe.ports import Tagger, TagSubject
+from imgpipe.settings import Settings
+
+__all__ = ["Processed", "content_id", "process"]
+
+_PREVIEW_ORDER = ("jpeg", "webp", "png", "avif")
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """A processed image: its metadata record, its renditions and its tags."""
+
+    metadata: dict[str, Any]
+    renditions: tuple[Rendition, ...]
+    tags: tuple[Tag, ...]
+
+
+def content_id(sha256: str) -> str:
+    """A short, stable id derived from the content hash (same bytes, same id)."""
+    return sha256[:20]
+
+
+def process(data: bytes, settings: Settings, tagger: Tagger | None = None) -> Processed:
+    """Validate, render, describe and tag ``data``; raise a ``RejectedError`` when refused."""
+    info = inspect(data, settings.limits)
+    rendered = render(data, info, settings.renditions, settings.encoding)
+    sha256 = hashlib.sha256(data).hexdigest()
+    metadata = build_metadata(info, sha256, fingerprint(rendered.sample), settings.keep_gps)
+    subject = TagSubject(metadata=metadata, preview_jpeg=_preview(rendered.renditions))
+    tags = tuple((tagger or LocalTagger()).tag(subject))
+    return Processed(metadata=metadata, renditions=rendered.renditions, tags=tags)
+
+
+def _preview(renditions: tuple[Rendition, ...]) -> bytes:
+    """The largest JPEG rendition under 5 MB (Rekognition's limit), else the smallest one."""
+    jpegs = [r for r in renditions if r.format == "jpeg" and len(r.data) <= 5_000_000]
+    if jpegs:
+        return max(jpegs, key=lambda r: r.width * r.height).data
+    return min(renditions, key=lambda r: len(r.data)).data

@@ -1,0 +1,158 @@
+"""Execute a rendition plan with libvips: decode once (shrink-on-load), cascade down, encode.
+
+The largest planned size is decoded straight from the bytes with ``thumbnail_buffer`` - which
+applies the EXIF orientation, shrinks JPEG/WebP/AVIF while decoding and converts any embedded
+ICC profile (Adobe RGB, Display P3, CMYK...) to sRGB. Each smaller rendition is resized from the
+previous one. Encoders are told to keep no metadata at all: no EXIF, GPS, XMP, IPTC, ICC or text.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pillow_heif
+
+from imgpipe.core.formats import SourceFormat
+from imgpipe.core.geometry import PlannedRendition, plan
+from imgpipe.core.validation import SourceInfo
+from imgpipe.core.vips import VipsError, pyvips, translate_error
+from imgpipe.model import Rendition
+from imgpipe.settings import Encoding, ImageFormat, RenditionSpec
+
+__all__ = ["Rendered", "render"]
+
+# Sample edge for placeholders, hashes and colours: enough detail, microseconds to analyse.
+_SAMPLE_EDGE = 64
+_WHITE = 255.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The encoded renditions plus a small sRGB sample (``H x W x 3`` uint8) for analysis."""
+
+    renditions: tuple[Rendition, ...]
+    sample: np.ndarray[Any, np.dtype[np.uint8]]
+
+
+def render(
+    data: bytes, info: SourceInfo, specs: tuple[RenditionSpec, ...], encoding: Encoding
+) -> Rendered:
+    """Decode ``data`` once and produce every planned rendition; raise on undecodable pixels."""
+    width, height = info.display_size
+    planned = plan(width, height, specs)
+    try:
+        base = _decode(data, info, planned[0].scaled)
+        outputs: list[Rendition] = []
+        current = base
+        for item in planned:
+            image = _resize(current, item.scaled)
+            if not item.cropped:
+                current = image  # cascade: the next (smaller) rendition starts from this one
+            else:
+                image = _crop_centre(image, item.size)
+            outputs.extend(_encode(image, item, fmt, encoding) for fmt in item.spec.formats)
+        sample = _sample(current)
+    except VipsError as exc:
+        raise translate_error(exc, info.format, data) from exc
+    order = {s.name: i for i, s in enumerate(specs)}
+    outputs.sort(key=lambda r: order[r.name])
+    return Rendered(renditions=tuple(outputs), sample=sample)
+
+
+def _decode(data: bytes, info: SourceInfo, size: tuple[int, int]) -> pyvips.Image:
+    """Decode at (close to) ``size``, oriented, in 8-bit sRGB, held in memory."""
+    width, height = size
+    if info.format is SourceFormat.HEIF:
+        image = _heif_to_vips(data).thumbnail_image(
+            width, height=height, size="force", no_rotate=True, export_profile="srgb"
+        )
+    else:
+        image = pyvips.Image.thumbnail_buffer(
+            data,
+            width,
+            height=height,
+            size="force",
+            option_string="fail_on=error",
+            export_profile="srgb",
+        )
+    return _to_srgb8(image).copy_memory()
+
+
+def _heif_to_vips(data: bytes) -> pyvips.Image:
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+        primary = heif[heif.primary_index]
+        array = np.asarray(primary)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise translate_error(exc, SourceFormat.HEIF, data) from exc
+    image = pyvips.Image.new_from_array(array, interpretation="srgb")
+    if icc := primary.info.get("icc_profile"):
+        image = image.copy()
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
+    return image
+
+
+def _to_srgb8(image: pyvips.Image) -> pyvips.Image:
+    """Bring any decoded image to 8-bit sRGB (or 8-bit grey), alpha kept."""
+    interpretation = str(image.interpretation)
+    if interpretation in ("grey16", "b-w"):
+        if interpretation == "grey16" or image.format != "uchar":
+            image = image.colourspace("b-w")
+    elif interpretation != "srgb" or image.format != "uchar":
+        image = image.colourspace("srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def _resize(image: pyvips.Image, size: tuple[int, int]) -> pyvips.Image:
+    width, height = size
+    if (image.width, image.height) == (width, height):
+        return image
+    hscale, vscale = width / image.width, height / image.height
+    if image.hasalpha():
+        # Resample premultiplied so transparent pixels do not bleed their colour into edges.
+        resized = image.premultiply().resize(hscale, vscale=vscale).unpremultiply()
+        resized = resized.cast("uchar")
+    else:
+        resized = image.resize(hscale, vscale=vscale)
+    return resized.copy_memory()
+
+
+def _crop_centre(image: pyvips.Image, size: tuple[int, int]) -> pyvips.Image:
+    width, height = size
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return image.crop(left, top, width, height)
+
+
+def _encode(
+    image: pyvips.Image, item: PlannedRendition, fmt: ImageFormat, encoding: Encoding
+) -> Rendition:
+    quality = item.spec.quality.get(fmt, encoding.quality(fmt))
+    if fmt == "jpeg":
+        if image.hasalpha():
+            image = image.flatten(background=[_WHITE] * (image.bands - 1))
+        data = image.jpegsave_buffer(Q=quality, keep="none")
+    elif fmt == "webp":
+        data = image.webpsave_buffer(Q=quality, effort=encoding.webp_effort, keep="none")
+    elif fmt == "avif":
+        data = image.heifsave_buffer(
+            Q=quality, compression="av1", effort=encoding.avif_effort, keep="none"
+        )
+    else:
+        data = image.pngsave_buffer(keep="none")
+    return Rendition(item.spec.name, fmt, image.width, image.height, bytes(data))
+
+
+def _sample(image: pyvips.Image) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A small sRGB copy, alpha flattened on white, for hashes, placeholders and colours."""
+    small = image.thumbnail_image(_SAMPLE_EDGE, height=_SAMPLE_EDGE)
+    if small.hasalpha():
+        small = small.flatten(background=[_WHITE] * (small.bands - 1))
+    if small.bands == 1:
+        small = small.colourspace("srgb")
+    array: np.ndarray[Any, np.dtype[np.uint8]] = small.cast("uchar").numpy()
+    return array.reshape(small.height, small.width, 3)

@@ -1,0 +1,135 @@
+"""Everything checked before a pixel is decoded: type by magic bytes, byte, pixel and frame caps.
+
+``inspect`` reads only headers (libvips' lazy open, or pillow-heif's for HEIC) and returns a
+``SourceInfo``; it raises a ``RejectedError`` subclass for anything imgpipe will not process.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pillow_heif
+
+from imgpipe.core.formats import SourceFormat, sniff
+from imgpipe.core.geometry import display_size
+from imgpipe.core.vips import VipsError, pyvips, translate_error
+from imgpipe.errors import (
+    CorruptError,
+    TooLargeBytesError,
+    TooManyFramesError,
+    TooManyPixelsError,
+)
+from imgpipe.settings import Limits
+
+__all__ = ["SourceInfo", "check_limits", "inspect"]
+
+_BITS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32, "float": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What the header says about a source image (stored size, before orientation)."""
+
+    format: SourceFormat
+    width: int
+    height: int
+    orientation: int
+    frames: int
+    byte_size: int
+    bands: int
+    bit_depth: int
+    interpretation: str
+    has_alpha: bool
+    exif: bytes | None
+    icc: bytes | None
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        return display_size(self.width, self.height, self.orientation)
+
+
+def check_limits(width: int, height: int, frames: int, limits: Limits) -> None:
+    """Raise if the declared geometry exceeds the limits (nothing decoded yet)."""
+    if width < 1 or height < 1:
+        raise CorruptError(f"header declares an empty image ({width}x{height})")
+    if width > limits.max_side or height > limits.max_side:
+        raise TooManyPixelsError(
+            f"{width}x{height} exceeds the {limits.max_side} px per side limit"
+        )
+    if width * height > limits.max_pixels:
+        raise TooManyPixelsError(
+            f"{width}x{height} = {width * height / 1e6:.1f} MP exceeds the "
+            f"{limits.max_pixels / 1e6:g} MP limit"
+        )
+    if frames > limits.max_frames:
+        raise TooManyFramesError(f"{frames} frames exceeds the {limits.max_frames} frame limit")
+    if width * height * frames > limits.max_total_pixels:
+        raise TooManyFramesError(
+            f"{frames} frames of {width}x{height} exceed the "
+            f"{limits.max_total_pixels / 1e6:g} MP total for an animation"
+        )
+
+
+def inspect(data: bytes, limits: Limits) -> SourceInfo:
+    """Validate ``data`` from its headers alone; raise a ``RejectedError`` if refused."""
+    fmt = sniff(data)
+    if len(data) > limits.max_bytes:
+        raise TooLargeBytesError(f"{len(data):,} bytes exceeds the {limits.max_bytes:,} byte limit")
+    info = _inspect_heif(data) if fmt is SourceFormat.HEIF else _inspect_vips(data, fmt)
+    check_limits(info.width, info.height, info.frames, limits)
+    return info
+
+
+def _inspect_vips(data: bytes, fmt: SourceFormat) -> SourceInfo:
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
+        fields = set(image.get_fields())
+        orientation = image.get("orientation") if "orientation" in fields else 1
+        frames = image.get("n-pages") if "n-pages" in fields else 1
+        # libvips reads TIFF/HEIF as a page stack; only GIF/WebP pages are animation frames.
+        return SourceInfo(
+            format=fmt,
+            width=image.width,
+            height=image.height,
+            orientation=orientation if 1 <= orientation <= 8 else 1,
+            frames=max(1, frames),
+            byte_size=len(data),
+            bands=image.bands,
+            bit_depth=_BITS.get(image.format, 8),
+            interpretation=str(image.interpretation),
+            has_alpha=bool(image.hasalpha()),
+            exif=image.get("exif-data") if "exif-data" in fields else None,
+            icc=image.get("icc-profile-data") if "icc-profile-data" in fields else None,
+        )
+    except VipsError as exc:
+        raise translate_error(exc, fmt, data) from exc
+
+
+def _inspect_heif(data: bytes) -> SourceInfo:
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
+        primary = heif[heif.primary_index]
+        width, height = primary.size
+        depth = primary.info.get("bit_depth", 8)
+        bit_depth = depth if isinstance(depth, int) else 8
+        return SourceInfo(
+            format=SourceFormat.HEIF,
+            width=width,
+            height=height,
+            orientation=1,  # libheif applies irot/imir itself: the size is already the display size
+            frames=1,
+            byte_size=len(data),
+            bands=4 if primary.has_alpha else 3,
+            bit_depth=bit_depth,
+            interpretation="srgb" if bit_depth <= 8 else "rgb16",
+            has_alpha=bool(primary.has_alpha),
+            exif=_blob(primary.info.get("exif")),
+            icc=_blob(primary.info.get("icc_profile")),
+        )
+    except (ValueError, RuntimeError, OSError, KeyError, IndexError) as exc:
+        raise translate_error(exc, SourceFormat.HEIF, data) from exc
+
+
+def _blob(value: object) -> bytes | None:
+    return bytes(value) if isinstance(value, bytes | bytearray) and value else None

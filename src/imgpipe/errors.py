@@ -1,0 +1,140 @@
+"""Every error imgpipe raises on purpose, with its stable machine code, HTTP status and exit code.
+
+::
+
+    ImgpipeError                      (code, http_status, exit_code, permanent)
+    ├── RejectedError                 the input is refused; retrying cannot help
+    │   ├── EmptyError                empty              400
+    │   ├── UnsupportedTypeError      unsupported_type   415
+    │   ├── TooLargeBytesError        too_large_bytes    413
+    │   ├── TooManyPixelsError        too_many_pixels    422
+    │   ├── TooManyFramesError        too_many_frames    422
+    │   ├── CorruptError              corrupt            422
+    │   └── TruncatedError            truncated          422
+    ├── ProcessingTimeoutError        timeout            504   (transient: may be retried)
+    ├── ConfigError                   config             500   (bad settings file or value)
+    └── InternalError                 internal           500   (a bug or an environment fault)
+
+The ``code`` strings are an API: clients, dashboards and the CLI's ``--json`` output match on
+them. Add codes, never rename them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "CorruptError",
+    "EmptyError",
+    "ImgpipeError",
+    "InternalError",
+    "ProcessingTimeoutError",
+    "RejectedError",
+    "TooLargeBytesError",
+    "TooManyFramesError",
+    "TooManyPixelsError",
+    "TruncatedError",
+    "UnsupportedTypeError",
+    "error_for_code",
+]
+
+# Exit codes follow sysexits.h where one fits: 65 = EX_DATAERR (bad input data).
+_EX_DATAERR = 65
+
+
+class ImgpipeError(Exception):
+    """Base of every deliberate imgpipe error."""
+
+    code: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 70  # EX_SOFTWARE
+    permanent: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON shape every face uses: ``{"code": ..., "message": ...}``."""
+        return {"code": self.code, "message": self.message}
+
+
+class RejectedError(ImgpipeError):
+    """The input itself is unacceptable; processing it again gives the same answer."""
+
+    permanent = True
+    exit_code = _EX_DATAERR
+
+
+class EmptyError(RejectedError):
+    code = "empty"
+    http_status = 400
+
+
+class UnsupportedTypeError(RejectedError):
+    code = "unsupported_type"
+    http_status = 415
+
+
+class TooLargeBytesError(RejectedError):
+    code = "too_large_bytes"
+    http_status = 413
+
+
+class TooManyPixelsError(RejectedError):
+    code = "too_many_pixels"
+    http_status = 422
+
+
+class TooManyFramesError(RejectedError):
+    code = "too_many_frames"
+    http_status = 422
+
+
+class CorruptError(RejectedError):
+    code = "corrupt"
+    http_status = 422
+
+
+class TruncatedError(RejectedError):
+    code = "truncated"
+    http_status = 422
+
+
+class ProcessingTimeoutError(ImgpipeError):
+    code = "timeout"
+    http_status = 504
+    exit_code = 75  # EX_TEMPFAIL
+
+
+class ConfigError(ImgpipeError):
+    code = "config"
+    http_status = 500
+    exit_code = 78  # EX_CONFIG
+
+
+class InternalError(ImgpipeError):
+    code = "internal"
+
+
+_BY_CODE: dict[str, type[ImgpipeError]] = {
+    cls.code: cls
+    for cls in (
+        EmptyError,
+        UnsupportedTypeError,
+        TooLargeBytesError,
+        TooManyPixelsError,
+        TooManyFramesError,
+        CorruptError,
+        TruncatedError,
+        ProcessingTimeoutError,
+        ConfigError,
+        InternalError,
+    )
+}
+
+
+def error_for_code(code: str, message: str) -> ImgpipeError:
+    """Rebuild a typed error from its wire form (e.g. a result sent back by a worker process)."""
+    return _BY_CODE.get(code, InternalError)(message)

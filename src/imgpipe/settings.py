@@ -1,0 +1,230 @@
+"""One settings object, resolved once and passed down.
+
+Precedence, lowest to highest: built-in defaults < TOML file (``--config`` or ``$IMGPIPE_CONFIG``)
+< ``IMGPIPE_*`` environment variables < explicit keyword overrides (CLI flags). Nothing below the
+entrypoints reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from imgpipe.errors import ConfigError
+
+__all__ = [
+    "FORMATS",
+    "Encoding",
+    "Fit",
+    "ImageFormat",
+    "Limits",
+    "RenditionSpec",
+    "Settings",
+    "default_renditions",
+]
+
+ImageFormat = Literal["jpeg", "webp", "avif", "png"]
+Fit = Literal["inside", "cover"]
+FORMATS: tuple[ImageFormat, ...] = ("jpeg", "webp", "avif", "png")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Safety limits, all checked before a single pixel is decoded."""
+
+    max_bytes: int = 25_000_000
+    max_pixels: int = 50_000_000
+    max_side: int = 16383
+    max_frames: int = 1000
+    # Declared pixels summed over every frame: a 1000-frame 4K GIF is not a profile picture.
+    max_total_pixels: int = 500_000_000
+    # Wall-clock budget for one image in a worker; past it the worker is killed and replaced.
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """Per-format quality and encoder effort (the speed/size knob)."""
+
+    jpeg: int = 85
+    webp: int = 80
+    avif: int = 50
+    # libwebp "method"/effort 0..6. Measured in BENCHMARKS.md: 2 keeps bytes within a few per cent
+    # of the default (4) while cutting the encode time by about a third.
+    webp_effort: int = 2
+    avif_effort: int = 4
+
+    def quality(self, fmt: ImageFormat) -> int:
+        """Quality for one format (PNG is lossless and ignores it)."""
+        return {"jpeg": self.jpeg, "webp": self.webp, "avif": self.avif}.get(fmt, 100)
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionSpec:
+    """One rendition, as data: resize to fit within (width x height), then encode to formats.
+
+    ``fit="inside"`` keeps the aspect ratio and never upscales; ``fit="cover"`` fills exactly
+    width x height (needs a height), cropping the centre, again without upscaling.
+    ``quality`` overrides the global per-format quality for this rendition only.
+    """
+
+    name: str
+    width: int
+    height: int | None = None
+    fit: Fit = "inside"
+    formats: tuple[ImageFormat, ...] = ("jpeg", "webp")
+    quality: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ConfigError(f"rendition name {self.name!r} must be a plain identifier")
+        if self.width < 1 or (self.height is not None and self.height < 1):
+            raise ConfigError(f"rendition {self.name!r}: width and height must be >= 1")
+        if self.fit not in ("inside", "cover"):
+            raise ConfigError(f"rendition {self.name!r}: fit must be 'inside' or 'cover'")
+        if self.fit == "cover" and self.height is None:
+            raise ConfigError(f"rendition {self.name!r}: fit='cover' needs a height")
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ConfigError(f"rendition {self.name!r}: formats must be among {FORMATS}")
+
+
+def default_renditions() -> tuple[RenditionSpec, ...]:
+    """``large`` 2048, ``medium`` 1024, ``thumb`` 320 (width), each JPEG + WebP."""
+    return (
+        RenditionSpec("large", 2048),
+        RenditionSpec("medium", 1024),
+        RenditionSpec("thumb", 320),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the core needs to know, resolved once."""
+
+    limits: Limits = field(default_factory=Limits)
+    renditions: tuple[RenditionSpec, ...] = field(default_factory=default_renditions)
+    encoding: Encoding = field(default_factory=Encoding)
+    keep_gps: bool = False
+
+    def __post_init__(self) -> None:
+        names = [r.name for r in self.renditions]
+        if not names:
+            raise ConfigError("at least one rendition is required")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"rendition names must be unique, got {names}")
+
+    @classmethod
+    def load(
+        cls,
+        config: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Resolve settings: defaults < TOML file < ``IMGPIPE_*`` environment < ``overrides``.
+
+        ``overrides`` take the flat names of the environment variables without the prefix, in
+        lower case (``max_bytes=...``, ``keep_gps=True``); ``None`` values are ignored.
+        """
+        env = os.environ if environ is None else environ
+        path = config if config is not None else env.get("IMGPIPE_CONFIG")
+        settings = cls.from_toml(Path(path)) if path else cls()
+        flat: dict[str, str | int | float | bool] = {}
+        for name in _FLAT_KEYS:
+            if (value := env.get(f"IMGPIPE_{name.upper()}")) is not None:
+                flat[name] = value
+        flat.update({k: v for k, v in overrides.items() if v is not None})
+        return settings.with_flat(flat)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> Settings:
+        """Read a TOML file with ``[limits]``, ``[[renditions]]``, ``[quality]``, ``[metadata]``."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        return cls.from_mapping(data, source=str(path))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "<mapping>") -> Settings:
+        """Build settings from the parsed TOML structure; unknown keys are an error, not ignored."""
+        known = {"limits", "renditions", "quality", "encoding", "metadata"}
+        if unknown := set(data) - known:
+            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}")
+        try:
+            limits = Limits(**data.get("limits", {}))
+            encoding = Encoding(**{**data.get("quality", {}), **data.get("encoding", {})})
+            keep_gps = bool(data.get("metadata", {}).get("keep_gps", False))
+            renditions = (
+                tuple(
+                    RenditionSpec(**{**r, "formats": tuple(r.get("formats", ("jpeg", "webp")))})
+                    for r in data.get("renditions", [])
+                )
+                or default_renditions()
+            )
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+        return cls(limits=limits, renditions=renditions, encoding=encoding, keep_gps=keep_gps)
+
+    def with_flat(self, flat: Mapping[str, str | int | float | bool]) -> Settings:
+        """Apply flat overrides (environment-style names) with type conversion and checks."""
+        limits, encoding, keep_gps = self.limits, self.encoding, self.keep_gps
+        for name, raw in flat.items():
+            if name not in _FLAT_KEYS:
+                raise ConfigError(f"unknown setting {name!r}")
+            if name == "keep_gps":
+                keep_gps = _to_bool(name, raw)
+            elif name in _LIMIT_KEYS:
+                limits = replace(limits, **{name: _to_number(name, raw, limits)})  # type: ignore[arg-type]
+            else:
+                encoding = replace(encoding, **{name: _to_number(name, raw, encoding)})  # type: ignore[arg-type]
+        return replace(self, limits=limits, encoding=encoding, keep_gps=keep_gps)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready view of the settings in force (for ``imgpipe doctor`` and logs)."""
+        return {
+            "limits": {f.name: getattr(self.limits, f.name) for f in fields(Limits)},
+            "encoding": {f.name: getattr(self.encoding, f.name) for f in fields(Encoding)},
+            "keep_gps": self.keep_gps,
+            "renditions": [
+                {
+                    "name": r.name,
+                    "width": r.width,
+                    "height": r.height,
+                    "fit": r.fit,
+                    "formats": list(r.formats),
+                }
+                for r in self.renditions
+            ],
+        }
+
+
+_LIMIT_KEYS = tuple(f.name for f in fields(Limits))
+_ENCODING_KEYS = tuple(f.name for f in fields(Encoding))
+_FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, "keep_gps")
+
+
+def _to_bool(name: str, raw: str | int | float | bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+
+
+def _to_number(name: str, raw: str | int | float | bool, owner: object) -> int | float:
+    kind = type(getattr(owner, name))
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: expected a {kind.__name__}, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name}: must be positive, got {raw!r}")
+    return value  # type: ignore[no-any-return]
