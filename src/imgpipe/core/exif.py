@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,13 @@ def read_exif(blob: bytes | None, keep_gps: bool) -> dict[str, Any]:
     """Return the curated EXIF fields of ``blob`` (empty when absent or unreadable)."""
     if not blob:
         return {}
+    # Pillow warns (UserWarning) about damaged EXIF; damaged EXIF is expected input here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read(blob, keep_gps)
+
+
+def _read(blob: bytes, keep_gps: bool) -> dict[str, Any]:
     exif = Image.Exif()
     try:
         exif.load(blob)

@@ -86,7 +86,7 @@ def _heif_to_vips(data: bytes) -> pyvips.Image:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         primary = heif[heif.primary_index]
         array = np.asarray(primary)
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, EOFError) as exc:
         raise translate_error(exc, SourceFormat.HEIF, data) from exc
     image = pyvips.Image.new_from_array(array, interpretation="srgb")
     if icc := primary.info.get("icc_profile"):

@@ -13,6 +13,7 @@ import pillow_heif
 
 from imgpipe.core.formats import SourceFormat, sniff
 from imgpipe.core.geometry import display_size
+from imgpipe.core.png import check_png
 from imgpipe.core.vips import VipsError, pyvips, translate_error
 from imgpipe.errors import (
     CorruptError,
@@ -76,6 +77,8 @@ def inspect(data: bytes, limits: Limits) -> SourceInfo:
     fmt = sniff(data)
     if len(data) > limits.max_bytes:
         raise TooLargeBytesError(f"{len(data):,} bytes exceeds the {limits.max_bytes:,} byte limit")
+    if fmt is SourceFormat.PNG:
+        check_png(data)
     info = _inspect_heif(data) if fmt is SourceFormat.HEIF else _inspect_vips(data, fmt)
     check_limits(info.width, info.height, info.frames, limits)
     return info
@@ -127,7 +130,7 @@ def _inspect_heif(data: bytes) -> SourceInfo:
             exif=_blob(primary.info.get("exif")),
             icc=_blob(primary.info.get("icc_profile")),
         )
-    except (ValueError, RuntimeError, OSError, KeyError, IndexError) as exc:
+    except (ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError) as exc:
         raise translate_error(exc, SourceFormat.HEIF, data) from exc
 
 

@@ -1,0 +1,192 @@
+"""The ``imgpipe`` command: batch processing, inspection and a health check of the engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from imgpipe import __version__
+from imgpipe.batch import BatchSummary, collect_inputs, run_batch
+from imgpipe.errors import ImgpipeError
+from imgpipe.settings import Settings
+
+__all__ = ["main"]
+
+_config_option = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML settings file (default: $IMGPIPE_CONFIG, else built-in defaults).",
+)
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return Settings.load(config, **overrides)
+    except ImgpipeError as exc:
+        raise click.UsageError(exc.message) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imgpipe")
+def main() -> None:
+    """imgpipe - validate, resize, describe and tag images."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder: renditions and metadata.json go to OUT/<id>/.",
+)
+@_config_option
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: number of CPUs).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input on stdout.")
+@click.option(
+    "--keep-gps/--no-keep-gps",
+    default=None,
+    help="Decode GPS coordinates into the metadata (default: off, only has_gps).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds one image may take before its worker is stopped (default 60).",
+)
+def process(
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    config: Path | None,
+    jobs: int | None,
+    as_json: bool,
+    keep_gps: bool | None,
+    timeout: float | None,
+) -> None:
+    """Process image files and folders (recursively) into renditions + metadata.
+
+    Exit status: 0 when every input was processed or cleanly rejected, 70 when an input failed
+    inside imgpipe, 75 when one timed out.
+    """
+    settings = _settings(config, keep_gps=keep_gps, timeout_s=timeout)
+    sources = collect_inputs(inputs)
+    err = Console(stderr=True)
+    started, cpu_started = time.perf_counter(), os.times()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("processing", total=len(sources))
+
+        def on_result(result: dict[str, Any]) -> None:
+            if as_json:
+                click.echo(json.dumps(result, ensure_ascii=False))
+            bar.advance(task)
+
+        summary = run_batch(sources, out_dir, settings, jobs or os.cpu_count() or 1, on_result)
+    elapsed = time.perf_counter() - started
+    cpu = sum(os.times()[i] - cpu_started[i] for i in range(4))
+    err.print(_summary_table(summary, elapsed, cpu))
+    sys.exit(summary.exit_code)
+
+
+def _summary_table(summary: BatchSummary, elapsed: float, cpu: float) -> Table:
+    table = Table(title="imgpipe process", show_header=True)
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_row("processed", str(summary.processed))
+    for code, count in sorted(summary.rejected.items()):
+        table.add_row(f"rejected: {code}", str(count))
+    for code, count in sorted(summary.failed.items()):
+        table.add_row(f"failed: {code}", str(count), style="red")
+    rate = summary.megapixels / elapsed if elapsed else 0.0
+    table.add_row("megapixels", f"{summary.megapixels:.1f}")
+    table.add_row("wall time", f"{elapsed:.2f} s ({rate:.1f} MP/s)")
+    table.add_row("worker CPU time", f"{cpu:.2f} s")
+    return table
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_config_option
+def inspect(file: Path, config: Path | None) -> None:
+    """Validate FILE from its headers alone and print what imgpipe sees.
+
+    Exit status: 0 when acceptable, else the rejection's code (65 for bad image data).
+    """
+    from imgpipe.core.validation import inspect as inspect_header  # noqa: PLC0415
+
+    settings = _settings(config)
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(settings.limits.max_bytes + 1)
+        info = inspect_header(data, settings.limits)
+    except ImgpipeError as exc:
+        click.echo(json.dumps({"source": str(file), "status": "rejected", "error": exc.to_dict()}))
+        sys.exit(exc.exit_code)
+    width, height = info.display_size
+    click.echo(
+        json.dumps(
+            {
+                "source": str(file),
+                "status": "ok",
+                "format": info.format.value,
+                "width": width,
+                "height": height,
+                "stored_width": info.width,
+                "stored_height": info.height,
+                "orientation": info.orientation,
+                "frames": info.frames,
+                "bit_depth": info.bit_depth,
+                "has_alpha": info.has_alpha,
+            }
+        )
+    )
+
+
+@main.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def doctor(config: Path | None, as_json: bool) -> None:
+    """Report the image engine (libvips, loaders, HEIC/AVIF support) and the limits in force."""
+    from imgpipe.core.doctor import report  # noqa: PLC0415
+
+    settings = _settings(config)
+    data = report(settings)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = Console()
+    table = Table(title=f"imgpipe {__version__}", show_header=False)
+    for key in ("python", "libvips", "pyvips", "pillow", "pillow_heif"):
+        table.add_row(key, str(data[key]))
+    for name, ok in data["formats"].items():
+        table.add_row(f"decode {name}", "yes" if ok else "[red]NO[/red]")
+    for name, ok in data["encoders"].items():
+        table.add_row(f"encode {name}", "yes" if ok else "[red]NO[/red]")
+    for key, value in data["settings"]["limits"].items():
+        table.add_row(f"limit {key}", f"{value:,}" if isinstance(value, int) else str(value))
+    table.add_row("keep_gps", str(data["settings"]["keep_gps"]))
+    console.print(table)
+    if not all(data["formats"].values()):
+        sys.exit(1)

@@ -1,0 +1,486 @@
+"""Image fixtures generated in code: every test builds its own bytes, nothing is read from disk.
+
+Each generator returns ``bytes`` (cached: bytes are immutable, so sharing them is safe). Images
+that tests inspect pixel by pixel use the asymmetric *oriented* picture: ``DISPLAY_SIZE`` grey,
+a red square in its top-left corner and a blue square in its top-right corner, so every one of
+the eight EXIF orientations leaves a different pattern when applied wrongly.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pyvips
+from PIL import ExifTags, Image, TiffImagePlugin
+
+__all__ = [
+    "BLUE",
+    "DISPLAY_SIZE",
+    "GPS_ALTITUDE_M",
+    "GPS_LATITUDE",
+    "GPS_LONGITUDE",
+    "GREY",
+    "MARK",
+    "RED",
+    "animated_gif",
+    "animated_webp",
+    "avif",
+    "bmp",
+    "camera_jpeg",
+    "cmyk_jpeg",
+    "eps",
+    "eps_binary",
+    "gif",
+    "gif_bomb",
+    "grey16_png",
+    "grey_jpeg",
+    "grey_png",
+    "heic",
+    "hostile_jpeg",
+    "html",
+    "ico",
+    "jpeg",
+    "jpeg_bomb",
+    "jpeg_with_exif",
+    "noisy_jpeg",
+    "noisy_png",
+    "oriented",
+    "oriented_display",
+    "p3_jpeg",
+    "palette_png",
+    "pdf",
+    "png",
+    "png_bomb",
+    "postscript",
+    "psd",
+    "rgb16_png",
+    "rgba_png",
+    "svg",
+    "text",
+    "tiff",
+    "tiff_jpeg_compressed",
+    "truncated",
+    "webp",
+    "zip_archive",
+]
+
+DISPLAY_SIZE = (60, 40)
+MARK = 16  # side of the coloured corner squares, in display pixels
+GREY = (128, 128, 128)
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+# The GPS position written by ``camera_jpeg``: Sydney Opera House, south and west signs forced
+# (33°51'31.56"S 151°12'3"W) so both negative branches are exercised; 123.4 m below sea level.
+GPS_LATITUDE = -(33 + 51 / 60 + 31.56 / 3600)
+GPS_LONGITUDE = -(151 + 12 / 60 + 3 / 3600)
+GPS_ALTITUDE_M = -123.4
+
+_R = TiffImagePlugin.IFDRational
+
+# Pillow transpose that *undoes* each EXIF orientation: stored = display.transpose(_UNDO[n]), so a
+# viewer applying orientation n to the stored pixels shows the display picture again.
+_UNDO: dict[int, Image.Transpose | None] = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def _save(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def _plain(size: tuple[int, int] = DISPLAY_SIZE, mode: str = "RGB") -> Image.Image:
+    colour: Any = {"RGB": GREY, "L": 128, "CMYK": (0, 0, 0, 127)}[mode]
+    return Image.new(mode, size, colour)
+
+
+def oriented_display() -> Image.Image:
+    """The picture as a viewer must show it: grey, red top-left square, blue top-right square."""
+    image = Image.new("RGB", DISPLAY_SIZE, GREY)
+    width, _ = DISPLAY_SIZE
+    image.paste(RED, (0, 0, MARK, MARK))
+    image.paste(BLUE, (width - MARK, 0, width, MARK))
+    return image
+
+
+@cache
+def oriented(orientation: int, fmt: str = "JPEG") -> bytes:
+    """``oriented_display()`` stored so that EXIF ``orientation`` (1..8) restores it (JPEG/PNG/WEBP)."""
+    undo = _UNDO[orientation]
+    display = oriented_display()
+    stored = display if undo is None else display.transpose(undo)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    params: dict[str, Any] = {"exif": exif}
+    if fmt == "JPEG":
+        params.update(quality=95, subsampling=0)
+    elif fmt == "WEBP":
+        params.update(lossless=True)
+    return _save(stored, fmt, **params)
+
+
+@cache
+def jpeg(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """A plain grey baseline JPEG without any metadata."""
+    return _save(_plain(size), "JPEG", quality=90)
+
+
+@cache
+def png(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """A plain grey 8-bit RGB PNG."""
+    return _save(_plain(size), "PNG")
+
+
+@cache
+def gif(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """A plain single-frame GIF."""
+    return _save(_plain(size), "GIF")
+
+
+@cache
+def webp(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """A plain lossy WebP."""
+    return _save(_plain(size), "WEBP", quality=80)
+
+
+@cache
+def avif(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """A plain AVIF (AV1 in HEIF), encoded by Pillow."""
+    return _save(_plain(size), "AVIF", quality=60)
+
+
+@cache
+def heic(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """A plain HEIC (HEVC in HEIF), encoded by pillow-heif."""
+    import pillow_heif  # noqa: PLC0415  # only this generator needs the HEVC encoder
+
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(_plain(size)).save(buffer, quality=60)
+    return buffer.getvalue()
+
+
+@cache
+def tiff(compression: str = "tiff_lzw") -> bytes:
+    """A baseline TIFF (``raw``, ``tiff_lzw``, ``tiff_adobe_deflate`` or ``packbits``)."""
+    return _save(_plain(), "TIFF", compression=compression)
+
+
+@cache
+def tiff_jpeg_compressed() -> bytes:
+    """A TIFF with JPEG compression (tag 259 = 7), outside the accepted baseline."""
+    return _save(_plain(), "TIFF", compression="jpeg")
+
+
+@cache
+def grey_jpeg() -> bytes:
+    """An 8-bit single-channel (greyscale) JPEG."""
+    return _save(_plain(mode="L"), "JPEG", quality=90)
+
+
+@cache
+def grey_png() -> bytes:
+    """An 8-bit greyscale PNG."""
+    return _save(_plain(mode="L"), "PNG")
+
+
+@cache
+def grey16_png(level: int = 32768) -> bytes:
+    """A 16-bit greyscale PNG, every pixel at ``level`` out of 65535."""
+    return _save(Image.new("I;16", DISPLAY_SIZE, level), "PNG")
+
+
+@cache
+def rgb16_png(rgb: tuple[int, int, int] = (65535, 32768, 0)) -> bytes:
+    """A 16-bit-per-channel RGB PNG (libvips ``rgb16``), every pixel ``rgb`` out of 65535."""
+    width, height = DISPLAY_SIZE
+    array = np.empty((height, width, 3), dtype=np.uint16)
+    array[:, :] = rgb
+    image = pyvips.Image.new_from_array(array, interpretation="rgb16")
+    return bytes(image.pngsave_buffer())
+
+
+@cache
+def cmyk_jpeg() -> bytes:
+    """A 4-channel CMYK JPEG (no ICC profile) of a flat colour."""
+    return _save(_plain(mode="CMYK"), "JPEG", quality=90)
+
+
+@cache
+def p3_jpeg() -> bytes:
+    """A JPEG whose pixels are in Display P3, with libvips' P3 ICC profile embedded."""
+    width, height = DISPLAY_SIZE
+    srgb = (pyvips.Image.black(width, height, bands=3) + [200, 60, 40]).cast("uchar")
+    srgb = srgb.copy(interpretation="srgb")
+    in_p3 = srgb.icc_export(output_profile="p3")
+    return bytes(in_p3.jpegsave_buffer(Q=90, keep="icc"))
+
+
+@cache
+def palette_png() -> bytes:
+    """A palette (mode P) PNG whose left half uses a fully transparent palette entry."""
+    width, height = DISPLAY_SIZE
+    image = Image.new("P", DISPLAY_SIZE, 1)
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0, 0, 0] * 254)
+    image.paste(0, (0, 0, width // 2, height))
+    return _save(image, "PNG", transparency=0)
+
+
+@cache
+def rgba_png() -> bytes:
+    """An RGBA PNG: left half fully transparent *red*, right half opaque blue."""
+    width, height = DISPLAY_SIZE
+    image = Image.new("RGBA", DISPLAY_SIZE, (*BLUE, 255))
+    image.paste((*RED, 0), (0, 0, width // 2, height))
+    return _save(image, "PNG")
+
+
+def _frames(count: int, size: tuple[int, int]) -> list[Image.Image]:
+    colours = [RED, BLUE, (0, 160, 0), (250, 220, 0), (200, 0, 200), (0, 200, 200)]
+    return [Image.new("RGB", size, colours[i % len(colours)]) for i in range(count)]
+
+
+@cache
+def animated_gif(frames: int = 4, size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """An animated GIF of ``frames`` flat-coloured frames, the first one red."""
+    first, *rest = _frames(frames, size)
+    return _save(first, "GIF", save_all=True, append_images=rest, duration=100, loop=0)
+
+
+@cache
+def animated_webp(frames: int = 4, size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """An animated WebP of ``frames`` flat-coloured frames, the first one red."""
+    first, *rest = _frames(frames, size)
+    return _save(
+        first, "WEBP", save_all=True, append_images=rest, duration=100, loop=0, lossless=True
+    )
+
+
+def _noise(size: tuple[int, int]) -> Image.Image:
+    width, height = size
+    pixels = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels, mode="RGB")
+
+
+@cache
+def noisy_jpeg(size: tuple[int, int] = (256, 192)) -> bytes:
+    """A JPEG of random noise: big enough that half its bytes cut through the entropy data."""
+    return _save(_noise(size), "JPEG", quality=90)
+
+
+@cache
+def noisy_png(size: tuple[int, int] = (256, 192)) -> bytes:
+    """A PNG of random noise (barely compressible, so its IDAT dominates the file)."""
+    return _save(_noise(size), "PNG")
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of ``data``: a valid header and an abrupt end."""
+    return data[: len(data) // 2]
+
+
+def jpeg_with_exif(
+    *,
+    ifd0: Mapping[int, Any] | None = None,
+    exif_ifd: Mapping[int, Any] | None = None,
+    gps_ifd: Mapping[int, Any] | None = None,
+    xmp: bytes | None = None,
+    comment: bytes | None = None,
+) -> bytes:
+    """A grey JPEG carrying the given EXIF tags (IFD0, Exif sub-IFD, GPS sub-IFD), XMP and COM."""
+    exif = Image.Exif()
+    for tag, value in (ifd0 or {}).items():
+        exif[tag] = value
+    if exif_ifd:
+        exif.get_ifd(ExifTags.IFD.Exif).update(exif_ifd)
+    if gps_ifd:
+        exif.get_ifd(ExifTags.IFD.GPSInfo).update(gps_ifd)
+    params: dict[str, Any] = {"exif": exif, "quality": 90}
+    if xmp is not None:
+        params["xmp"] = xmp
+    if comment is not None:
+        params["comment"] = comment
+    return _save(_plain(), "JPEG", **params)
+
+
+def _gps_ifd() -> dict[int, Any]:
+    return {
+        ExifTags.GPS.GPSLatitudeRef: "S",
+        ExifTags.GPS.GPSLatitude: (_R(33, 1), _R(51, 1), _R(3156, 100)),
+        ExifTags.GPS.GPSLongitudeRef: "W",
+        ExifTags.GPS.GPSLongitude: (_R(151, 1), _R(12, 1), _R(3, 1)),
+        ExifTags.GPS.GPSAltitudeRef: b"\x01",
+        ExifTags.GPS.GPSAltitude: _R(1234, 10),
+    }
+
+
+@cache
+def camera_jpeg(gps: bool = True) -> bytes:
+    """A JPEG with a camera's EXIF: Canon EOS R5, RF 50mm, 2021-06-01 12:30 +02:00, 1/250 s,
+    f/2.8, ISO 400, 50 mm, orientation 1 - and, when ``gps``, the GPS_* position above."""
+    return jpeg_with_exif(
+        ifd0={
+            ExifTags.Base.Make: "Canon",
+            ExifTags.Base.Model: "Canon EOS R5",
+            ExifTags.Base.Orientation: 1,
+        },
+        exif_ifd={
+            ExifTags.Base.DateTimeOriginal: "2021:06:01 12:30:00",
+            ExifTags.Base.OffsetTimeOriginal: "+02:00",
+            ExifTags.Base.ExposureTime: _R(1, 250),
+            ExifTags.Base.FNumber: _R(28, 10),
+            ExifTags.Base.ISOSpeedRatings: 400,
+            ExifTags.Base.FocalLength: _R(50, 1),
+            ExifTags.Base.LensModel: "RF50mm F1.8 STM",
+        },
+        gps_ifd=_gps_ifd() if gps else None,
+    )
+
+
+HOSTILE_MAKE = "<script>alert(1)</script>"
+HOSTILE_MODEL = "EOS\x07\x1b[31m R5\x7f"
+HOSTILE_SOFTWARE = "A" * 5000
+XMP_PACKET = (
+    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="xmp-secret"/>'
+    b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)
+COMMENT = b"com-secret: shot at home"
+
+
+@cache
+def hostile_jpeg() -> bytes:
+    """A JPEG with a ``<script>`` Make, a Model full of control characters, a 5000-char Software,
+    GPS, an XMP packet and a COM comment."""
+    return jpeg_with_exif(
+        ifd0={
+            ExifTags.Base.Make: HOSTILE_MAKE,
+            ExifTags.Base.Model: HOSTILE_MODEL,
+            ExifTags.Base.Software: HOSTILE_SOFTWARE,
+        },
+        gps_ifd=_gps_ifd(),
+        xmp=XMP_PACKET,
+        comment=COMMENT,
+    )
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+@cache
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose IHDR (valid CRC) declares ``width`` x ``height`` RGB, with a few bytes of IDAT."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@cache
+def gif_bomb(width: int = 65535, height: int = 65535) -> bytes:
+    """A small valid GIF whose logical screen descriptor claims ``width`` x ``height``."""
+    data = bytearray(gif((4, 4)))
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+@cache
+def jpeg_bomb(width: int = 60000, height: int = 60000) -> bytes:
+    """A small valid JPEG whose SOF0 segment is patched to declare ``width`` x ``height``."""
+    data = bytearray(jpeg((16, 16)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def svg() -> bytes:
+    """A tiny SVG document (with the script element that makes SVG dangerous)."""
+    return (
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+        b"<script>alert(1)</script><rect width='10' height='10'/></svg>"
+    )
+
+
+def svg_bare() -> bytes:
+    """An SVG without an XML declaration, starting straight with ``<svg``."""
+    return b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+
+
+@cache
+def pdf() -> bytes:
+    """A one-page PDF, written by Pillow."""
+    return _save(_plain(), "PDF")
+
+
+def postscript() -> bytes:
+    """A minimal PostScript program."""
+    return b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont\nshowpage\n"
+
+
+def eps() -> bytes:
+    """A minimal text EPS."""
+    return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+
+
+def eps_binary() -> bytes:
+    """The header of a DOS binary EPS (magic C5 D0 D3 C6) followed by its PostScript section."""
+    header = b"\xc5\xd0\xd3\xc6" + struct.pack("<IIIIIIH", 30, len(eps()), 0, 0, 0, 0, 0xFFFF)
+    return header + eps()
+
+
+@cache
+def bmp() -> bytes:
+    """A Windows bitmap."""
+    return _save(_plain(), "BMP")
+
+
+@cache
+def ico() -> bytes:
+    """A Windows icon."""
+    return _save(_plain((32, 32)), "ICO")
+
+
+def psd() -> bytes:
+    """The 26-byte header of a Photoshop document (8BPS, version 1, 3 channels, 10x10, 8-bit)."""
+    return b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 10, 10, 8, 3) + b"\x00" * 16
+
+
+def text() -> bytes:
+    """Plain UTF-8 text."""
+    return b"hello, this is not an image\n"
+
+
+def html() -> bytes:
+    """An HTML page."""
+    return b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>"
+
+
+@cache
+def zip_archive() -> bytes:
+    """A ZIP archive holding a JPEG (an upload that *contains* an image is not an image)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("photo.jpg", jpeg())
+    return buffer.getvalue()
