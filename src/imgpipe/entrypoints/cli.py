@@ -101,6 +101,10 @@ def process(
         def on_result(result: dict[str, Any]) -> None:
             if as_json:
                 click.echo(json.dumps(result, ensure_ascii=False))
+            else:
+                bar.console.print(
+                    _describe(result, out_dir), markup=False, highlight=False, soft_wrap=True
+                )
             bar.advance(task)
 
         summary = run_batch(sources, out_dir, settings, jobs or os.cpu_count() or 1, on_result)
@@ -108,6 +112,17 @@ def process(
     cpu = sum(os.times()[i] - cpu_started[i] for i in range(4))
     err.print(_summary_table(summary, elapsed, cpu))
     sys.exit(summary.exit_code)
+
+
+def _describe(result: dict[str, Any], out_dir: Path) -> str:
+    if result["status"] == "processed":
+        md = result["metadata"]
+        return (
+            f"processed {result['source']}: {md['width']}x{md['height']} {md['format']} -> "
+            f"{out_dir / result['id']}/ ({len(result['renditions'])} files)"
+        )
+    error = result["error"]
+    return f"{result['status']} {result['source']}: {error['code']} - {error['message']}"
 
 
 def _summary_table(summary: BatchSummary, elapsed: float, cpu: float) -> Table:
