@@ -11,6 +11,10 @@
     │   ├── TooManyFramesError        too_many_frames    422
     │   ├── CorruptError              corrupt            422
     │   └── TruncatedError            truncated          422
+    ├── NotFoundError                 not_found          404
+    ├── ConflictError                 conflict           409   (a conditional write lost)
+    ├── UploadPolicyError             upload_policy      403   (presigned upload refused)
+    ├── BadRequestError               bad_request        400   (malformed request)
     ├── ProcessingTimeoutError        timeout            504   (transient: may be retried)
     ├── ConfigError                   config             500   (bad settings file or value)
     └── InternalError                 internal           500   (a bug or an environment fault)
@@ -24,11 +28,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "BadRequestError",
     "ConfigError",
+    "ConflictError",
     "CorruptError",
     "EmptyError",
     "ImgpipeError",
     "InternalError",
+    "NotFoundError",
     "ProcessingTimeoutError",
     "RejectedError",
     "TooLargeBytesError",
@@ -36,6 +43,7 @@ __all__ = [
     "TooManyPixelsError",
     "TruncatedError",
     "UnsupportedTypeError",
+    "UploadPolicyError",
     "error_for_code",
 ]
 
@@ -102,6 +110,30 @@ class TruncatedError(RejectedError):
     http_status = 422
 
 
+class NotFoundError(ImgpipeError):
+    code = "not_found"
+    http_status = 404
+    exit_code = 66  # EX_NOINPUT
+
+
+class ConflictError(ImgpipeError):
+    code = "conflict"
+    http_status = 409
+    exit_code = 75
+
+
+class UploadPolicyError(ImgpipeError):
+    code = "upload_policy"
+    http_status = 403
+    exit_code = 77  # EX_NOPERM
+
+
+class BadRequestError(ImgpipeError):
+    code = "bad_request"
+    http_status = 400
+    exit_code = 64  # EX_USAGE
+
+
 class ProcessingTimeoutError(ImgpipeError):
     code = "timeout"
     http_status = 504
@@ -128,6 +160,10 @@ _BY_CODE: dict[str, type[ImgpipeError]] = {
         TooManyFramesError,
         CorruptError,
         TruncatedError,
+        NotFoundError,
+        ConflictError,
+        UploadPolicyError,
+        BadRequestError,
         ProcessingTimeoutError,
         ConfigError,
         InternalError,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
-__all__ = ["Rendition", "Tag"]
+__all__ = ["TERMINAL", "ImageRecord", "Message", "Page", "Rendition", "Status", "Tag"]
+
+Status = Literal["pending", "processing", "processed", "rejected", "failed"]
+STATUSES: tuple[Status, ...] = ("pending", "processing", "processed", "rejected", "failed")
+TERMINAL: frozenset[Status] = frozenset({"processed", "rejected", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +53,57 @@ class Rendition:
             "height": self.height,
             "bytes": len(self.data),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """The stored state of one uploaded image (what ``GET /images/{id}`` shows).
+
+    ``renditions`` entries are ``{name, format, width, height, bytes, key}``; ``tags`` entries
+    ``{name, confidence, source}``; ``error`` is ``{code, message}`` when rejected or failed.
+    Times are ISO 8601 UTC strings.
+    """
+
+    id: str
+    status: Status
+    raw_key: str
+    created_at: str
+    filename: str | None = None
+    content_type: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    processed_at: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    renditions: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_of: str | None = None
+    error: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A received queue message: ``receipt`` identifies this delivery (for delete/visibility)."""
+
+    id: str
+    receipt: str
+    body: dict[str, Any]
+    receive_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of records, newest first; ``next_cursor`` is ``None`` on the last page."""
+
+    items: list[ImageRecord]
+    next_cursor: str | None

@@ -1,18 +1,19 @@
-"""The roles the core needs from the outside world, as narrow ``Protocol``s.
+"""The roles the core and the service need from the outside world, as narrow ``Protocol``s.
 
-Adapters live in ``imgpipe.adapters`` (local and AWS) and in ``imgpipe.testing`` (in-memory
-fakes); ``imgpipe.bootstrap`` is the only place that chooses between them.
+Adapters live in ``imgpipe.adapters.local`` (filesystem, SQLite) and, later, ``adapters.aws``;
+``imgpipe.testing`` has in-memory fakes. ``imgpipe.bootstrap`` is the only place that chooses.
+Every adapter of a port passes the same contract suite in ``tests/contract``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from imgpipe.model import Tag
+from imgpipe.model import ImageRecord, Message, Page, Status, Tag
 
-__all__ = ["TagSubject", "Tagger"]
+__all__ = ["BlobStore", "MetadataStore", "Queue", "TagSubject", "Tagger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +33,90 @@ class Tagger(Protocol):
     """
 
     def tag(self, subject: TagSubject) -> Sequence[Tag]: ...
+
+
+class BlobStore(Protocol):
+    """Objects by key, laid out like the S3 buckets: ``raw/<id>`` and ``processed/<id>/<file>``.
+
+    Contract: keys are made by the server (``imgpipe.keys``), never from client file names; an
+    invalid key raises ``ValueError``. ``put`` is atomic (readers see the old object or the new
+    one, never a part) and overwrites. ``get`` of a missing key raises ``NotFoundError``;
+    ``delete`` of a missing key is a no-op. ``metadata`` is a small str->str map stored beside the
+    object (S3 user metadata).
+    """
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def head(self, key: str) -> Mapping[str, str] | None:
+        """``content_type``, ``size``, ``etag`` and user metadata; ``None`` when missing."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, in key order."""
+        ...
+
+
+class MetadataStore(Protocol):
+    """Image records by id, with conditional status transitions (DynamoDB condition semantics).
+
+    Contract: ``create`` raises ``ConflictError`` when the id exists. ``get`` returns ``None`` for
+    an unknown id. ``update`` applies ``changes`` only when the record's status is in
+    ``expected`` (else ``ConflictError``; unknown id: ``NotFoundError``) and returns the new
+    record. ``list`` is newest first (``created_at``, then id) with an opaque cursor.
+    ``delete`` is idempotent.
+    """
+
+    def create(self, record: ImageRecord) -> None: ...
+
+    def get(self, image_id: str) -> ImageRecord | None: ...
+
+    def update(
+        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+    ) -> ImageRecord: ...
+
+    def list(
+        self,
+        status: Status | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page: ...
+
+    def find_processed_by_sha256(self, sha256: str) -> ImageRecord | None:
+        """The oldest ``processed`` record with this content hash, if any."""
+        ...
+
+    def delete(self, image_id: str) -> None: ...
+
+
+class Queue(Protocol):
+    """A message queue with SQS semantics.
+
+    Contract: at-least-once delivery. ``receive`` hides each returned message for the
+    visibility timeout and increments its receive count; a message received more than
+    ``max_receives`` times moves to the dead-letter list instead of being returned. ``receive``
+    waits up to ``wait_s`` for a message (long poll) without spinning. ``delete`` and
+    ``change_visibility`` take the receipt of the latest receive; a stale receipt is a no-op.
+    """
+
+    max_receives: int
+
+    def send(self, body: Mapping[str, Any]) -> str: ...
+
+    def receive(
+        self, max_messages: int = 1, wait_s: float = 0.0, visibility_s: float | None = None
+    ) -> list[Message]: ...
+
+    def delete(self, receipt: str) -> None: ...
+
+    def change_visibility(self, receipt: str, visibility_s: float) -> None: ...
+
+    def dead_letters(self) -> list[Message]: ...
+
+    def delete_dead_letter(self, message_id: str) -> None: ...

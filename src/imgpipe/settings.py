@@ -8,6 +8,7 @@ entrypoints reads the environment.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -80,8 +81,8 @@ class RenditionSpec:
     quality: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.name.isidentifier():
-            raise ConfigError(f"rendition name {self.name!r} must be a plain identifier")
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", self.name):
+            raise ConfigError(f"rendition name {self.name!r}: use 1-64 letters, digits or _")
         if self.width < 1 or (self.height is not None and self.height < 1):
             raise ConfigError(f"rendition {self.name!r}: width and height must be >= 1")
         if self.fit not in ("inside", "cover"):

@@ -1,0 +1,245 @@
+"""In-memory fakes of every port, shipped with the package for tests and experiments.
+
+They implement the port contracts exactly (the contract suites in ``tests/contract`` run
+against them too), keep everything in dicts, and take a ``clock`` so time can be moved by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from imgpipe.errors import ConflictError, NotFoundError
+from imgpipe.keys import check_key
+from imgpipe.model import ImageRecord, Message, Page, Status, Tag
+from imgpipe.ports import TagSubject
+
+__all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryMetadataStore", "InMemoryQueue",
+           "ManualClock", "decode_cursor", "encode_cursor"]  # fmt: skip
+
+
+class ManualClock:
+    """A clock that only moves when told to (``advance``)."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class InMemoryBlobStore:
+    """Objects in a dict."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        check_key(key)
+        info = {**(metadata or {}), "content_type": content_type, "size": str(len(data)),
+                "etag": hashlib.md5(data, usedforsecurity=False).hexdigest()}  # fmt: skip
+        self._objects[key] = (bytes(data), info)
+
+    def get(self, key: str) -> bytes:
+        check_key(key)
+        if key not in self._objects:
+            raise NotFoundError(f"no object {key}")
+        return self._objects[key][0]
+
+    def head(self, key: str) -> Mapping[str, str] | None:
+        check_key(key)
+        found = self._objects.get(key)
+        return dict(found[1]) if found else None
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        self._objects.pop(key, None)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        return iter(sorted(k for k in self._objects if k.startswith(prefix)))
+
+
+def encode_cursor(created_at: str, image_id: str) -> str:
+    """An opaque cursor pointing after (``created_at``, ``image_id``) in newest-first order."""
+    raw = json.dumps([created_at, image_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Inverse of ``encode_cursor``; raise ``ValueError`` for anything else."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, image_id = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if not isinstance(created_at, str) or not isinstance(image_id, str):
+        raise ValueError("invalid cursor")
+    return created_at, image_id
+
+
+class InMemoryMetadataStore:
+    """Records in a dict, with the same conditional-update semantics as the real stores."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, ImageRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, record: ImageRecord) -> None:
+        with self._lock:
+            if record.id in self._records:
+                raise ConflictError(f"image {record.id} already exists")
+            self._records[record.id] = record
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        return self._records.get(image_id)
+
+    def update(
+        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+    ) -> ImageRecord:
+        with self._lock:
+            current = self._records.get(image_id)
+            if current is None:
+                raise NotFoundError(f"no image {image_id}")
+            if current.status not in expected:
+                raise ConflictError(
+                    f"image {image_id} is {current.status}, expected one of {sorted(expected)}"
+                )
+            updated = replace(current, **changes)
+            self._records[image_id] = updated
+            return updated
+
+    def list(
+        self,
+        status: Status | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        items = sorted(self._records.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            items = [r for r in items if (r.created_at, r.id) < after]
+        if status is not None:
+            items = [r for r in items if r.status == status]
+        if tag is not None:
+            items = [r for r in items if any(t["name"] == tag for t in r.tags)]
+        page = items[:limit]
+        more = len(items) > limit
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+        return Page(items=page, next_cursor=next_cursor)
+
+    def find_processed_by_sha256(self, sha256: str) -> ImageRecord | None:
+        matches = [r for r in self._records.values()
+                   if r.sha256 == sha256 and r.status == "processed"]  # fmt: skip
+        return min(matches, key=lambda r: (r.created_at, r.id), default=None)
+
+    def delete(self, image_id: str) -> None:
+        with self._lock:
+            self._records.pop(image_id, None)
+
+
+class InMemoryQueue:
+    """SQS semantics in a list: visibility timeout, receive count, dead letters after
+    ``max_receives``. ``receive(wait_s=...)`` waits on a condition, it does not spin."""
+
+    def __init__(
+        self,
+        visibility_s: float = 30.0,
+        max_receives: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.visibility_s = visibility_s
+        self.max_receives = max_receives
+        self._clock = clock
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._dead: dict[str, Message] = {}
+        self._cond = threading.Condition()
+
+    def send(self, body: Mapping[str, Any]) -> str:
+        message_id = uuid.uuid4().hex
+        with self._cond:
+            self._messages[message_id] = {
+                "body": dict(body),
+                "visible_at": self._clock(),
+                "count": 0,
+                "receipt": None,
+                "sent": self._clock(),
+            }
+            self._cond.notify_all()
+        return message_id
+
+    def receive(
+        self, max_messages: int = 1, wait_s: float = 0.0, visibility_s: float | None = None
+    ) -> list[Message]:
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while True:
+                found = self._take(max_messages, visibility_s or self.visibility_s)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return found
+                self._cond.wait(timeout=min(remaining, 0.05))
+
+    def _take(self, max_messages: int, visibility_s: float) -> list[Message]:
+        now = self._clock()
+        out: list[Message] = []
+        ready = sorted((m["sent"], mid) for mid, m in self._messages.items()
+                       if m["visible_at"] <= now)  # fmt: skip
+        for _, message_id in ready:
+            if len(out) >= max_messages:
+                break
+            message = self._messages[message_id]
+            if message["count"] >= self.max_receives:
+                del self._messages[message_id]
+                self._dead[message_id] = Message(message_id, "", message["body"],
+                                                 message["count"])  # fmt: skip
+                continue
+            message["count"] += 1
+            message["receipt"] = f"{message_id}:{uuid.uuid4().hex}"
+            message["visible_at"] = now + visibility_s
+            out.append(Message(message_id, message["receipt"], dict(message["body"]),
+                               message["count"]))  # fmt: skip
+        return out
+
+    def _by_receipt(self, receipt: str) -> dict[str, Any] | None:
+        message = self._messages.get(receipt.split(":", 1)[0])
+        return message if message and message["receipt"] == receipt else None
+
+    def delete(self, receipt: str) -> None:
+        with self._cond:
+            if self._by_receipt(receipt) is not None:
+                del self._messages[receipt.split(":", 1)[0]]
+
+    def change_visibility(self, receipt: str, visibility_s: float) -> None:
+        with self._cond:
+            if (message := self._by_receipt(receipt)) is not None:
+                message["visible_at"] = self._clock() + visibility_s
+                self._cond.notify_all()
+
+    def dead_letters(self) -> list[Message]:
+        return list(self._dead.values())
+
+    def delete_dead_letter(self, message_id: str) -> None:
+        self._dead.pop(message_id, None)
+
+
+class FixedTagger:
+    """Returns the same tags for every image."""
+
+    def __init__(self, tags: Sequence[Tag] = (Tag("fixed", 1.0, "test"),)) -> None:
+        self.tags = tuple(tags)
+
+    def tag(self, subject: TagSubject) -> Sequence[Tag]:
+        return self.tags
