@@ -17,21 +17,30 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+import pillow_heif
 import pyvips
-from PIL import ExifTags, Image, TiffImagePlugin
+from PIL import ExifTags, Image, ImageCms, TiffImagePlugin
+from PIL.PngImagePlugin import PngInfo
 
 __all__ = [
     "BLUE",
+    "COMMENT",
     "DISPLAY_SIZE",
     "GPS_ALTITUDE_M",
     "GPS_LATITUDE",
     "GPS_LONGITUDE",
     "GREY",
+    "HOSTILE_MAKE",
+    "HOSTILE_MODEL",
+    "HOSTILE_SOFTWARE",
     "MARK",
+    "P3_SOURCE_SRGB",
     "RED",
+    "XMP_PACKET",
     "animated_gif",
     "animated_webp",
     "avif",
+    "bigtiff",
     "bmp",
     "camera_jpeg",
     "cmyk_jpeg",
@@ -39,6 +48,8 @@ __all__ = [
     "eps_binary",
     "gif",
     "gif_bomb",
+    "gif_screen_bomb",
+    "gps_ifd",
     "grey16_png",
     "grey_jpeg",
     "grey_png",
@@ -46,11 +57,14 @@ __all__ = [
     "hostile_jpeg",
     "html",
     "ico",
+    "isobmff",
     "jpeg",
     "jpeg_bomb",
+    "jpeg_garbage_after_header",
     "jpeg_with_exif",
     "noisy_jpeg",
     "noisy_png",
+    "noisy_webp",
     "oriented",
     "oriented_display",
     "p3_jpeg",
@@ -58,16 +72,25 @@ __all__ = [
     "pdf",
     "png",
     "png_bomb",
+    "png_chunk",
+    "png_ihdr",
+    "png_with_chunks",
+    "png_with_metadata",
     "postscript",
     "psd",
     "rgb16_png",
     "rgba_png",
     "svg",
+    "svg_bare",
     "text",
     "tiff",
+    "tiff_bad_offset",
+    "tiff_header",
     "tiff_jpeg_compressed",
+    "tiff_many_tags",
     "truncated",
     "webp",
+    "webp_with_metadata",
     "zip_archive",
 ]
 
@@ -76,12 +99,27 @@ MARK = 16  # side of the coloured corner squares, in display pixels
 GREY = (128, 128, 128)
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
+# The sRGB colour ``p3_jpeg`` shows; its stored (P3-encoded) numbers are quite different.
+P3_SOURCE_SRGB = (200, 60, 40)
 
 # The GPS position written by ``camera_jpeg``: Sydney Opera House, south and west signs forced
 # (33°51'31.56"S 151°12'3"W) so both negative branches are exercised; 123.4 m below sea level.
 GPS_LATITUDE = -(33 + 51 / 60 + 31.56 / 3600)
 GPS_LONGITUDE = -(151 + 12 / 60 + 3 / 3600)
 GPS_ALTITUDE_M = -123.4
+
+# What a hostile file carries; tests look for these strings in every output.
+HOSTILE_MAKE = "<script>alert(1)</script>"
+HOSTILE_MODEL = "EOS\x07\x1b[31m R5\x7f"
+HOSTILE_SOFTWARE = "A" * 5000
+XMP_PACKET = (
+    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="xmp-secret"/>'
+    b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)
+COMMENT = b"com-secret: shot at home"
 
 _R = TiffImagePlugin.IFDRational
 
@@ -110,20 +148,27 @@ def _plain(size: tuple[int, int] = DISPLAY_SIZE, mode: str = "RGB") -> Image.Ima
     return Image.new(mode, size, colour)
 
 
-def oriented_display() -> Image.Image:
-    """The picture as a viewer must show it: grey, red top-left square, blue top-right square."""
-    image = Image.new("RGB", DISPLAY_SIZE, GREY)
-    width, _ = DISPLAY_SIZE
-    image.paste(RED, (0, 0, MARK, MARK))
-    image.paste(BLUE, (width - MARK, 0, width, MARK))
+def oriented_display(scale: int = 1) -> Image.Image:
+    """The picture as a viewer must show it: grey, red top-left square, blue top-right square.
+
+    ``scale`` multiplies every dimension (``DISPLAY_SIZE`` and ``MARK``) by a whole factor.
+    """
+    width, height = DISPLAY_SIZE[0] * scale, DISPLAY_SIZE[1] * scale
+    mark = MARK * scale
+    image = Image.new("RGB", (width, height), GREY)
+    image.paste(RED, (0, 0, mark, mark))
+    image.paste(BLUE, (width - mark, 0, width, mark))
     return image
 
 
 @cache
-def oriented(orientation: int, fmt: str = "JPEG") -> bytes:
-    """``oriented_display()`` stored so that EXIF ``orientation`` (1..8) restores it (JPEG/PNG/WEBP)."""
+def oriented(orientation: int, fmt: str = "JPEG", scale: int = 1) -> bytes:
+    """``oriented_display(scale)`` stored so that EXIF ``orientation`` (1..8) restores it.
+
+    ``fmt`` is a Pillow format name: ``JPEG``, ``PNG`` or ``WEBP`` (all three carry EXIF).
+    """
     undo = _UNDO[orientation]
-    display = oriented_display()
+    display = oriented_display(scale)
     stored = display if undo is None else display.transpose(undo)
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = orientation
@@ -168,8 +213,6 @@ def avif(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
 @cache
 def heic(size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
     """A plain HEIC (HEVC in HEIF), encoded by pillow-heif."""
-    import pillow_heif  # noqa: PLC0415  # only this generator needs the HEVC encoder
-
     buffer = io.BytesIO()
     pillow_heif.from_pillow(_plain(size)).save(buffer, quality=60)
     return buffer.getvalue()
@@ -217,16 +260,17 @@ def rgb16_png(rgb: tuple[int, int, int] = (65535, 32768, 0)) -> bytes:
 
 @cache
 def cmyk_jpeg() -> bytes:
-    """A 4-channel CMYK JPEG (no ICC profile) of a flat colour."""
-    return _save(_plain(mode="CMYK"), "JPEG", quality=90)
+    """A 4-channel CMYK JPEG (no ICC profile) of pure process cyan (C=100 %, M=Y=K=0)."""
+    return _save(Image.new("CMYK", DISPLAY_SIZE, (255, 0, 0, 0)), "JPEG", quality=90)
 
 
 @cache
 def p3_jpeg() -> bytes:
-    """A JPEG whose pixels are in Display P3, with libvips' P3 ICC profile embedded."""
+    """``P3_SOURCE_SRGB`` converted to Display P3 numbers, with libvips' P3 profile embedded."""
     width, height = DISPLAY_SIZE
-    srgb = (pyvips.Image.black(width, height, bands=3) + [200, 60, 40]).cast("uchar")
-    srgb = srgb.copy(interpretation="srgb")
+    array = np.empty((height, width, 3), dtype=np.uint8)
+    array[:, :] = P3_SOURCE_SRGB
+    srgb = pyvips.Image.new_from_array(array, interpretation="srgb")
     in_p3 = srgb.icc_export(output_profile="p3")
     return bytes(in_p3.jpegsave_buffer(Q=90, keep="icc"))
 
@@ -289,9 +333,25 @@ def noisy_png(size: tuple[int, int] = (256, 192)) -> bytes:
     return _save(_noise(size), "PNG")
 
 
+@cache
+def noisy_webp(size: tuple[int, int] = (256, 192)) -> bytes:
+    """A lossy WebP of random noise."""
+    return _save(_noise(size), "WEBP", quality=90)
+
+
 def truncated(data: bytes) -> bytes:
     """The first half of ``data``: a valid header and an abrupt end."""
     return data[: len(data) // 2]
+
+
+@cache
+def jpeg_garbage_after_header() -> bytes:
+    """A JPEG whose SOI, tables and frame header are valid, followed by random bytes and an EOI."""
+    data = noisy_jpeg()
+    sof = data.index(b"\xff\xc0")
+    (length,) = struct.unpack(">H", data[sof + 2 : sof + 4])
+    garbage = np.random.default_rng(3).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    return data[: sof + 2 + length] + garbage + b"\xff\xd9"
 
 
 def jpeg_with_exif(
@@ -318,21 +378,22 @@ def jpeg_with_exif(
     return _save(_plain(), "JPEG", **params)
 
 
-def _gps_ifd() -> dict[int, Any]:
+def gps_ifd(lat_ref: str = "S", lon_ref: str = "W", below_sea: bool = True) -> dict[int, Any]:
+    """A GPS sub-IFD for 33°51'31.56" 151°12'3" at 123.4 m, hemispheres and altitude sign given."""
     return {
-        ExifTags.GPS.GPSLatitudeRef: "S",
+        ExifTags.GPS.GPSLatitudeRef: lat_ref,
         ExifTags.GPS.GPSLatitude: (_R(33, 1), _R(51, 1), _R(3156, 100)),
-        ExifTags.GPS.GPSLongitudeRef: "W",
+        ExifTags.GPS.GPSLongitudeRef: lon_ref,
         ExifTags.GPS.GPSLongitude: (_R(151, 1), _R(12, 1), _R(3, 1)),
-        ExifTags.GPS.GPSAltitudeRef: b"\x01",
+        ExifTags.GPS.GPSAltitudeRef: b"\x01" if below_sea else b"\x00",
         ExifTags.GPS.GPSAltitude: _R(1234, 10),
     }
 
 
 @cache
 def camera_jpeg(gps: bool = True) -> bytes:
-    """A JPEG with a camera's EXIF: Canon EOS R5, RF 50mm, 2021-06-01 12:30 +02:00, 1/250 s,
-    f/2.8, ISO 400, 50 mm, orientation 1 - and, when ``gps``, the GPS_* position above."""
+    """A JPEG with a camera's EXIF: Canon EOS R5, RF50mm, 2021-06-01 12:30 +02:00, 1/250 s,
+    f/2.8, ISO 400, 50 mm, orientation 1 - and, when ``gps``, the ``GPS_*`` position above."""
     return jpeg_with_exif(
         ifd0={
             ExifTags.Base.Make: "Canon",
@@ -348,21 +409,8 @@ def camera_jpeg(gps: bool = True) -> bytes:
             ExifTags.Base.FocalLength: _R(50, 1),
             ExifTags.Base.LensModel: "RF50mm F1.8 STM",
         },
-        gps_ifd=_gps_ifd() if gps else None,
+        gps_ifd=gps_ifd() if gps else None,
     )
-
-
-HOSTILE_MAKE = "<script>alert(1)</script>"
-HOSTILE_MODEL = "EOS\x07\x1b[31m R5\x7f"
-HOSTILE_SOFTWARE = "A" * 5000
-XMP_PACKET = (
-    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-    b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="xmp-secret"/>'
-    b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
-)
-COMMENT = b"com-secret: shot at home"
 
 
 @cache
@@ -375,34 +423,112 @@ def hostile_jpeg() -> bytes:
             ExifTags.Base.Model: HOSTILE_MODEL,
             ExifTags.Base.Software: HOSTILE_SOFTWARE,
         },
-        gps_ifd=_gps_ifd(),
+        gps_ifd=gps_ifd(),
         xmp=XMP_PACKET,
         comment=COMMENT,
     )
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+def _camera_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "Canon"
+    exif[ExifTags.Base.Orientation] = 1
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(gps_ifd())
+    return exif
+
+
+def _srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 @cache
-def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
-    """A PNG whose IHDR (valid CRC) declares ``width`` x ``height`` RGB, with a few bytes of IDAT."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
+def png_with_metadata() -> bytes:
+    """A PNG with an eXIf chunk (Make, GPS), tEXt and zTXt comments, an XMP iTXt and an iCCP."""
+    info = PngInfo()
+    info.add_text("Comment", COMMENT.decode())
+    info.add_text("Author", "ztxt-secret", zip=True)
+    info.add_itxt("XML:com.adobe.xmp", XMP_PACKET.decode())
+    return _save(_plain(), "PNG", pnginfo=info, exif=_camera_exif(), icc_profile=_srgb_profile())
+
+
+@cache
+def webp_with_metadata() -> bytes:
+    """A WebP with EXIF (Make, GPS), XMP and an ICC profile."""
+    return _save(_plain(), "WEBP", exif=_camera_exif(), xmp=XMP_PACKET, icc_profile=_srgb_profile())
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body and a valid CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_with_chunks(*chunks: bytes, ihdr: bytes | None = None) -> bytes:
+    """``png()`` with raw ``chunks`` (from ``png_chunk``) inserted right after its IHDR.
+
+    ``ihdr`` replaces the 13-byte IHDR body (the CRC is recomputed).
+    """
+    data = png()
+    head, rest = data[:8], data[8:]
+    (length,) = struct.unpack(">I", rest[:4])
+    original_ihdr, after = rest[: 12 + length], rest[12 + length :]
+    first = png_chunk(b"IHDR", ihdr) if ihdr is not None else original_ihdr
+    return head + first + b"".join(chunks) + after
+
+
+def png_ihdr(width: int, height: int, depth: int = 8, colour: int = 2, **methods: int) -> bytes:
+    """An IHDR body; ``compression``, ``filtering`` and ``interlace`` default to 0."""
+    return struct.pack(
+        ">IIBBBBB",
+        width,
+        height,
+        depth,
+        colour,
+        methods.get("compression", 0),
+        methods.get("filtering", 0),
+        methods.get("interlace", 0),
     )
 
 
 @cache
-def gif_bomb(width: int = 65535, height: int = 65535) -> bytes:
-    """A small valid GIF whose logical screen descriptor claims ``width`` x ``height``."""
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose IHDR (valid CRC) declares ``width`` x ``height`` RGB; its IDAT is a few bytes."""
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", png_ihdr(width, height))
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def _first_image_descriptor(data: bytes) -> int:
+    """Offset of a GIF's first image descriptor (0x2C), past colour table and extensions."""
+    flags = data[10]
+    offset = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    while data[offset] == 0x21:  # extension: introducer, label, then sub-blocks up to a 0 length
+        offset += 2
+        while data[offset]:
+            offset += data[offset] + 1
+        offset += 1
+    if data[offset] != 0x2C:
+        raise ValueError("no image descriptor found")
+    return offset
+
+
+@cache
+def gif_screen_bomb(width: int = 65535, height: int = 65535) -> bytes:
+    """A 4x4 GIF whose logical screen descriptor alone claims ``width`` x ``height``."""
     data = bytearray(gif((4, 4)))
     data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+@cache
+def gif_bomb(width: int = 65535, height: int = 65535) -> bytes:
+    """A tiny GIF whose logical screen *and* first frame both declare ``width`` x ``height``."""
+    data = bytearray(gif_screen_bomb(width, height))
+    frame = _first_image_descriptor(bytes(data))
+    data[frame + 5 : frame + 9] = struct.pack("<HH", width, height)
     return bytes(data)
 
 
@@ -484,3 +610,39 @@ def zip_archive() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("photo.jpg", jpeg())
     return buffer.getvalue()
+
+
+def tiff_header(compression: int, *, big_endian: bool = False, as_long: bool = False) -> bytes:
+    """A hand-built TIFF header and first directory holding only a Compression tag (259).
+
+    Enough for ``sniff``, which reads IFD0 and nothing else. ``as_long`` stores the value as a
+    LONG (type 4) instead of the usual SHORT (type 3).
+    """
+    endian = ">" if big_endian else "<"
+    magic = b"MM\x00*" if big_endian else b"II*\x00"
+    if as_long:
+        entry = struct.pack(endian + "HHII", 259, 4, 1, compression)
+    else:
+        entry = struct.pack(endian + "HHIHH", 259, 3, 1, compression, 0)
+    return magic + struct.pack(endian + "IH", 8, 1) + entry + struct.pack(endian + "I", 0)
+
+
+def tiff_many_tags(count: int = 5000) -> bytes:
+    """A TIFF whose first directory claims ``count`` entries (a parser-exhaustion trick)."""
+    return b"II*\x00" + struct.pack("<IH", 8, count) + b"\x00" * 64
+
+
+def tiff_bad_offset() -> bytes:
+    """A TIFF whose first-directory offset points far past the end of the data."""
+    return b"II*\x00" + struct.pack("<I", 0x7FFF_FFF0) + b"\x00" * 16
+
+
+def bigtiff() -> bytes:
+    """The header of a BigTIFF (magic 43), which is not baseline TIFF."""
+    return b"II+\x00" + struct.pack("<HHQ", 8, 0, 16) + b"\x00" * 16
+
+
+def isobmff(major: bytes, *compatible: bytes) -> bytes:
+    """An ISO-BMFF ``ftyp`` box (as AVIF, HEIC, MP4 and MOV start) with the given brands."""
+    body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00\x00\x00\x08free"

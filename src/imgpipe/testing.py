@@ -85,7 +85,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     except (ValueError, TypeError) as exc:
         raise ValueError("invalid cursor") from exc
     if not isinstance(created_at, str) or not isinstance(image_id, str):
-        raise ValueError("invalid cursor")
+        raise ValueError("invalid cursor")  # noqa: TRY004 - a bad value sent by a client
     return created_at, image_id
 
 
