@@ -37,6 +37,7 @@ __all__ = [
     "P3_SOURCE_SRGB",
     "RED",
     "XMP_PACKET",
+    "animated_avif",
     "animated_gif",
     "animated_webp",
     "avif",
@@ -78,6 +79,7 @@ __all__ = [
     "png_with_metadata",
     "postscript",
     "psd",
+    "rational",
     "rgb16_png",
     "rgba_png",
     "svg",
@@ -315,6 +317,13 @@ def animated_webp(frames: int = 4, size: tuple[int, int] = DISPLAY_SIZE) -> byte
     )
 
 
+@cache
+def animated_avif(frames: int = 3, size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """An AVIF image sequence (major brand ``avis``) of flat-coloured frames, the first red."""
+    first, *rest = _frames(frames, size)
+    return _save(first, "AVIF", save_all=True, append_images=rest, duration=100, quality=60)
+
+
 def _noise(size: tuple[int, int]) -> Image.Image:
     width, height = size
     pixels = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -352,6 +361,11 @@ def jpeg_garbage_after_header() -> bytes:
     (length,) = struct.unpack(">H", data[sof + 2 : sof + 4])
     garbage = np.random.default_rng(3).integers(0, 256, 3000, dtype=np.uint8).tobytes()
     return data[: sof + 2 + length] + garbage + b"\xff\xd9"
+
+
+def rational(numerator: int, denominator: int = 1) -> TiffImagePlugin.IFDRational:
+    """An EXIF RATIONAL value, as Pillow writes it."""
+    return _R(numerator, denominator)
 
 
 def jpeg_with_exif(
@@ -646,3 +660,37 @@ def isobmff(major: bytes, *compatible: bytes) -> bytes:
     """An ISO-BMFF ``ftyp`` box (as AVIF, HEIC, MP4 and MOV start) with the given brands."""
     body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
     return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00\x00\x00\x08free"
+
+
+def raw_exif(*entries: tuple[int, int, bytes], big_endian: bool = False) -> bytes:
+    """An APP1-style EXIF blob (``Exif\\0\\0`` + TIFF) whose IFD0 holds ``entries`` as given.
+
+    Each entry is ``(tag, type, value_bytes)``: the count is derived from the type's size, and
+    values over 4 bytes are stored after the directory. Nothing is checked, so the types can be
+    wrong on purpose (a Model stored as a RATIONAL, an Orientation as a float...).
+    """
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8, 11: 4, 12: 8}
+    endian = ">" if big_endian else "<"
+    head = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(endian + "I", 8)
+    data_start = 8 + 2 + 12 * len(entries) + 4
+    directory, data = struct.pack(endian + "H", len(entries)), b""
+    for tag, kind, value in entries:
+        count = len(value) // sizes[kind]
+        if len(value) <= 4:
+            directory += struct.pack(endian + "HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        else:
+            offset = data_start + len(data)
+            directory += struct.pack(endian + "HHII", tag, kind, count, offset)
+            data += value + b"\x00" * (len(value) & 1)
+    return b"Exif\x00\x00" + head + directory + b"\x00\x00\x00\x00" + data
+
+
+def jpeg_with_raw_exif(blob: bytes) -> bytes:
+    """A grey JPEG whose APP1 segment is exactly ``blob`` (see ``raw_exif``)."""
+    return _save(_plain(), "JPEG", quality=90, exif=blob)
+
+
+@cache
+def png_latin1_keyword() -> bytes:
+    """A PNG whose tEXt keyword is Latin-1 ("Légende"), as the PNG spec says keywords are."""
+    return png_with_chunks(png_chunk(b"tEXt", "Légende".encode("latin-1") + b"\x00une photo"))

@@ -13,7 +13,15 @@ from typing import Any, Protocol
 
 from imgpipe.model import ImageRecord, Message, Page, Status, Tag
 
-__all__ = ["BlobStore", "MetadataStore", "Queue", "TagSubject", "Tagger"]
+__all__ = [
+    "BlobStore",
+    "MetadataStore",
+    "PresignedPost",
+    "Queue",
+    "TagSubject",
+    "Tagger",
+    "UploadSigner",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +128,29 @@ class Queue(Protocol):
     def dead_letters(self) -> list[Message]: ...
 
     def delete_dead_letter(self, message_id: str) -> None: ...
+
+    def stats(self) -> Mapping[str, float]:
+        """Approximate counts: ``visible``, ``in_flight``, ``dead`` and ``oldest_age_s``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedPost:
+    """An upload form, shaped like an S3 presigned POST: POST ``fields`` + ``file`` to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+
+
+class UploadSigner(Protocol):
+    """Grants one upload of one object.
+
+    Contract: the grant allows exactly ``key``, exactly ``content_type``, a size in
+    [1, ``max_bytes``] and nothing after ``expires_s`` seconds; whoever receives the upload
+    (S3, or the local server) enforces every condition.
+    """
+
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, expires_s: int
+    ) -> PresignedPost: ...

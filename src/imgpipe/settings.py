@@ -24,6 +24,7 @@ __all__ = [
     "ImageFormat",
     "Limits",
     "RenditionSpec",
+    "Service",
     "Settings",
     "default_renditions",
 ]
@@ -45,6 +46,19 @@ class Limits:
     max_total_pixels: int = 500_000_000
     # Wall-clock budget for one image in a worker; past it the worker is killed and replaced.
     timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """Knobs of the running service (local ``imgpipe serve`` and the AWS stack alike)."""
+
+    # Direct uploads (POST /images) are capped at what survives API Gateway + Lambda (base64 of
+    # a 6 MB payload); larger files go through POST /uploads (presigned-style).
+    direct_max_bytes: int = 4 * 1024 * 1024
+    upload_expiry_s: int = 900
+    # Must exceed the worst processing time (timeout_s) so a live job is not redelivered.
+    visibility_s: float = 90.0
+    max_receives: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +125,7 @@ class Settings:
     renditions: tuple[RenditionSpec, ...] = field(default_factory=default_renditions)
     encoding: Encoding = field(default_factory=Encoding)
     keep_gps: bool = False
+    service: Service = field(default_factory=Service)
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.renditions]
@@ -153,13 +168,14 @@ class Settings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<mapping>") -> Settings:
         """Build settings from the parsed TOML structure; unknown keys are an error, not ignored."""
-        known = {"limits", "renditions", "quality", "encoding", "metadata"}
+        known = {"limits", "renditions", "quality", "encoding", "metadata", "service"}
         if unknown := set(data) - known:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}")
         try:
             limits = Limits(**data.get("limits", {}))
             encoding = Encoding(**{**data.get("quality", {}), **data.get("encoding", {})})
             keep_gps = bool(data.get("metadata", {}).get("keep_gps", False))
+            service = Service(**data.get("service", {}))
             renditions = (
                 tuple(
                     RenditionSpec(**{**r, "formats": tuple(r.get("formats", ("jpeg", "webp")))})
@@ -169,21 +185,34 @@ class Settings:
             )
         except TypeError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
-        return cls(limits=limits, renditions=renditions, encoding=encoding, keep_gps=keep_gps)
+        return cls(
+            limits=limits,
+            renditions=renditions,
+            encoding=encoding,
+            keep_gps=keep_gps,
+            service=service,
+        )
 
     def with_flat(self, flat: Mapping[str, str | int | float | bool]) -> Settings:
         """Apply flat overrides (environment-style names) with type conversion and checks."""
-        limits, encoding, keep_gps = self.limits, self.encoding, self.keep_gps
+        limits, encoding, keep_gps, service = (
+            self.limits,
+            self.encoding,
+            self.keep_gps,
+            self.service,
+        )
         for name, raw in flat.items():
             if name not in _FLAT_KEYS:
                 raise ConfigError(f"unknown setting {name!r}")
             if name == "keep_gps":
                 keep_gps = _to_bool(name, raw)
+            elif name in _SERVICE_KEYS:
+                service = replace(service, **{name: _to_number(name, raw, service)})  # type: ignore[arg-type]
             elif name in _LIMIT_KEYS:
                 limits = replace(limits, **{name: _to_number(name, raw, limits)})  # type: ignore[arg-type]
             else:
                 encoding = replace(encoding, **{name: _to_number(name, raw, encoding)})  # type: ignore[arg-type]
-        return replace(self, limits=limits, encoding=encoding, keep_gps=keep_gps)
+        return replace(self, limits=limits, encoding=encoding, keep_gps=keep_gps, service=service)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view of the settings in force (for ``imgpipe doctor`` and logs)."""
@@ -191,6 +220,7 @@ class Settings:
             "limits": {f.name: getattr(self.limits, f.name) for f in fields(Limits)},
             "encoding": {f.name: getattr(self.encoding, f.name) for f in fields(Encoding)},
             "keep_gps": self.keep_gps,
+            "service": {f.name: getattr(self.service, f.name) for f in fields(Service)},
             "renditions": [
                 {
                     "name": r.name,
@@ -206,7 +236,8 @@ class Settings:
 
 _LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 _ENCODING_KEYS = tuple(f.name for f in fields(Encoding))
-_FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, "keep_gps")
+_SERVICE_KEYS = tuple(f.name for f in fields(Service))
+_FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, *_SERVICE_KEYS, "keep_gps")
 
 
 def _to_bool(name: str, raw: str | int | float | bool) -> bool:

@@ -234,6 +234,13 @@ class InMemoryQueue:
     def delete_dead_letter(self, message_id: str) -> None:
         self._dead.pop(message_id, None)
 
+    def stats(self) -> Mapping[str, float]:
+        now = self._clock()
+        visible = [m for m in self._messages.values() if m["visible_at"] <= now]
+        oldest = min((m["sent"] for m in self._messages.values()), default=now)
+        return {"visible": len(visible), "in_flight": len(self._messages) - len(visible),
+                "dead": len(self._dead), "oldest_age_s": now - oldest}  # fmt: skip
+
 
 class FixedTagger:
     """Returns the same tags for every image."""

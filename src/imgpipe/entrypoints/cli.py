@@ -205,3 +205,86 @@ def doctor(config: Path | None, as_json: bool) -> None:
     console.print(table)
     if not all(data["formats"].values()):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to bind (0: any free port).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("imgpipe-data"),
+    show_default=True,
+    help="Where originals, renditions, records and the queue live.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: number of CPUs).",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="Base URL clients use to reach this server (default: http://HOST:PORT).",
+)
+@_config_option
+def serve(host: str, port: int, data_dir: Path, workers: int | None, public_url: str | None,
+          config: Path | None) -> None:  # fmt: skip
+    """Run the HTTP API and the processing workers (the embedded, no-cloud default).
+
+    Stops cleanly on SIGINT/SIGTERM: workers finish their current image first.
+    """
+    from imgpipe.entrypoints.serve import run_server  # noqa: PLC0415
+
+    settings = _settings(config)
+    run_server(host, port, data_dir, workers or os.cpu_count() or 1, public_url, config, settings)
+
+
+@main.command()
+@click.argument("image_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Reprocess every image.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("imgpipe-data"),
+    show_default=True,
+)
+@_config_option
+def reprocess(image_ids: tuple[str, ...], everything: bool, data_dir: Path,
+              config: Path | None) -> None:  # fmt: skip
+    """Queue images for processing again (e.g. after the rendition presets changed).
+
+    A running `imgpipe serve` on the same --data-dir picks the jobs up.
+    """
+    from imgpipe.bootstrap import build_local  # noqa: PLC0415
+
+    if not image_ids and not everything:
+        raise click.UsageError("name image ids or pass --all")
+    app = build_local(data_dir, _settings(config))
+    try:
+        ids = list(image_ids)
+        if everything:
+            cursor = None
+            while True:
+                page = app.service.list(limit=200, cursor=cursor)
+                ids.extend(r.id for r in page.items)
+                if (cursor := page.next_cursor) is None:
+                    break
+        failed = 0
+        for image_id in ids:
+            try:
+                app.service.reprocess(image_id)
+                click.echo(f"queued {image_id}")
+            except ImgpipeError as exc:
+                failed += 1
+                click.echo(f"skipped {image_id}: {exc.code} - {exc.message}", err=True)
+    finally:
+        app.close()
+    sys.exit(1 if failed else 0)

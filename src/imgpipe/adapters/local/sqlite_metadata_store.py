@@ -1,0 +1,251 @@
+"""``MetadataStore`` in one SQLite file (stdlib ``sqlite3``, WAL mode).
+
+Each record is kept whole as JSON in ``images.doc``; the columns beside it (``status``,
+``created_at``, ``sha256``) exist only to be indexed, and ``image_tags`` (with ``created_at``
+copied in, so a tag's newest-first page is one index range) serves ``list(tag=...)``. Writes run
+in ``BEGIN IMMEDIATE`` transactions, which take the write lock up front: a conditional ``update``
+reads and writes under that lock, the equivalent of a DynamoDB condition expression.
+
+Each thread gets its own connection (SQLite connections must not be shared by threads at once);
+connections of threads that have ended are closed when the next one opens, and ``close()`` closes
+them all. The schema is versioned with ``PRAGMA user_version``; see ``_MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from imgpipe.errors import ConflictError, InternalError, NotFoundError
+from imgpipe.model import ImageRecord, Page, Status
+from imgpipe.testing import decode_cursor, encode_cursor
+
+__all__ = ["SqliteMetadataStore"]
+
+# Step N brings the schema from version N-1 to N. Steps are append-only: never edit a shipped one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE images (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sha256 TEXT,
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX images_newest ON images (created_at DESC, id DESC)",
+        "CREATE INDEX images_status ON images (status, created_at, id)",
+        "CREATE INDEX images_sha256 ON images (sha256, status, created_at, id)",
+        """CREATE TABLE image_tags (
+            tag TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            PRIMARY KEY (tag, created_at, image_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX image_tags_image ON image_tags (image_id)",
+    ),
+)
+
+
+class SqliteMetadataStore:
+    """Image records in the SQLite database at ``path`` (created and migrated on first use)."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.Lock()
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._migrate()
+
+    def create(self, record: ImageRecord) -> None:
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                "INSERT INTO images (id, status, created_at, sha256, doc) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                _row(record),
+            ).rowcount
+            if not inserted:
+                raise ConflictError(f"image {record.id} already exists")
+            _write_tags(conn, record)
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        with self._errors():
+            row = self._conn().execute("SELECT doc FROM images WHERE id = ?", (image_id,))
+            found = row.fetchone()
+        return _record(found[0]) if found else None
+
+    def update(
+        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+    ) -> ImageRecord:
+        with self._transaction() as conn:
+            found = conn.execute("SELECT doc FROM images WHERE id = ?", (image_id,)).fetchone()
+            if found is None:
+                raise NotFoundError(f"no image {image_id}")
+            current = _record(found[0])
+            if current.status not in expected:
+                raise ConflictError(
+                    f"image {image_id} is {current.status}, expected one of {sorted(expected)}"
+                )
+            updated = replace(current, **changes)
+            conn.execute(
+                "UPDATE images SET status = ?, created_at = ?, sha256 = ?, doc = ? WHERE id = ?",
+                (*_row(updated)[1:], image_id),
+            )
+            if updated.tags != current.tags or updated.created_at != current.created_at:
+                _write_tags(conn, updated)
+        return updated
+
+    def list(
+        self,
+        status: Status | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        after = decode_cursor(cursor) if cursor is not None else None
+        where: list[str] = []
+        params: list[str] = []
+        if tag is None:
+            source, order = "images i", ("i.created_at", "i.id")
+        else:
+            source = "image_tags t JOIN images i ON i.id = t.image_id"
+            order = ("t.created_at", "t.image_id")  # walks the tag's index, newest first
+            where.append("t.tag = ?")
+            params.append(tag)
+        if status is not None:
+            where.append("i.status = ?")
+            params.append(status)
+        if after is not None:
+            where.append(f"({order[0]}, {order[1]}) < (?, ?)")
+            params.extend(after)
+        sql = (
+            f"SELECT i.doc FROM {source}"  # noqa: S608 - only our own fragments; values are bound
+            f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+            f" ORDER BY {order[0]} DESC, {order[1]} DESC LIMIT ?"
+        )
+        with self._errors():
+            rows = self._conn().execute(sql, (*params, limit + 1)).fetchall()
+        items = [_record(doc) for (doc,) in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+
+    def find_processed_by_sha256(self, sha256: str) -> ImageRecord | None:
+        with self._errors():
+            found = (
+                self._conn()
+                .execute(
+                    "SELECT doc FROM images WHERE sha256 = ? AND status = 'processed'"
+                    " ORDER BY created_at, id LIMIT 1",
+                    (sha256,),
+                )
+                .fetchone()
+            )
+        return _record(found[0]) if found else None
+
+    def delete(self, image_id: str) -> None:
+        with self._errors():  # one statement is its own transaction; tags go by ON DELETE CASCADE
+            self._conn().execute("DELETE FROM images WHERE id = ?", (image_id,))
+
+    def close(self) -> None:
+        """Close every connection; the store reopens lazily if it is used again."""
+        with self._lock:
+            connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            conn.close()
+
+    def __enter__(self) -> SqliteMetadataStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        thread = threading.current_thread()
+        with self._lock:
+            conn = self._connections.get(thread)
+            if conn is not None:
+                return conn
+            ended = [t for t in self._connections if not t.is_alive()]
+            for gone in ended:
+                self._connections.pop(gone).close()
+            # Autocommit mode (isolation_level=None): transactions are explicit BEGIN IMMEDIATE.
+            # check_same_thread=False only so close() may close it from another thread.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._connections[thread] = conn
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Translate sqlite3 errors; ours (conflicts, not found) pass through untouched."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # primary code of extended codes
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise InternalError(
+                    f"metadata database {self.path} stayed locked for more than "
+                    f"{self._busy_timeout_ms} ms: another process holds a long write"
+                ) from exc
+            raise InternalError(f"metadata database {self.path} failed: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._errors():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date; safe when several processes start at once, because the
+        version is read and advanced inside one ``BEGIN IMMEDIATE`` transaction."""
+        with self._errors():
+            self._conn().execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+        with self._transaction() as conn:
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                raise InternalError(
+                    f"metadata database {self.path} has schema version {version}; this imgpipe "
+                    f"knows only up to {len(_MIGRATIONS)} - upgrade imgpipe"
+                )
+            for step in _MIGRATIONS[version:]:
+                for statement in step:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+
+
+def _row(record: ImageRecord) -> tuple[str, str, str, str | None, str]:
+    doc = json.dumps(record.to_dict(), separators=(",", ":"))
+    return record.id, record.status, record.created_at, record.sha256, doc
+
+
+def _record(doc: str) -> ImageRecord:
+    return ImageRecord.from_dict(json.loads(doc))
+
+
+def _write_tags(conn: sqlite3.Connection, record: ImageRecord) -> None:
+    conn.execute("DELETE FROM image_tags WHERE image_id = ?", (record.id,))
+    names = {tag["name"] for tag in record.tags}
+    conn.executemany(
+        "INSERT INTO image_tags (tag, created_at, image_id) VALUES (?, ?, ?)",
+        [(name, record.created_at, record.id) for name in sorted(names)],
+    )

@@ -1,0 +1,87 @@
+"""``imgpipe serve``: the local server, its workers and housekeeping, in one process tree."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from pathlib import Path
+from types import FrameType
+
+from imgpipe.bootstrap import build_local
+from imgpipe.entrypoints.server import LocalServer
+from imgpipe.entrypoints.worker import WorkerPool
+from imgpipe.logs import configure_logging
+from imgpipe.settings import Settings
+
+__all__ = ["run_server"]
+
+log = logging.getLogger("imgpipe.serve")
+
+_HOUSEKEEPING_S = 2.0
+_RECONCILE_EVERY = 30  # housekeeping rounds (about a minute)
+
+
+class _StopServing(Exception):
+    """Raised in the main thread by SIGINT/SIGTERM to leave ``serve_forever``."""
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: str | None,
+               config: Path | None, settings: Settings) -> None:  # fmt: skip
+    """Serve until SIGINT/SIGTERM; then stop accepting, let workers finish, and exit."""
+    configure_logging()
+    port = port or _free_port(host)
+    base_url = (public_url or f"http://{host}:{port}").rstrip("/")
+    app = build_local(data_dir, settings, base_url=base_url)
+    server = LocalServer((host, port), app)
+    recovered = app.service.reconcile(older_than_s=0)
+    pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s)
+    pool.start()
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Runs in the main thread between bytecodes: touch no locks here (an Event.set could
+        # deadlock with a thread waiting on it); unwinding serve_forever is enough.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _StopServing(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    def housekeeping() -> None:
+        rounds = 0
+        while not stopping.wait(_HOUSEKEEPING_S):
+            rounds += 1
+            try:
+                pool.check()
+                app.service.sweep_dead_letters()
+                if rounds % _RECONCILE_EVERY == 0:
+                    app.service.reconcile()
+            except Exception:  # housekeeping must outlive any single failure
+                log.exception("housekeeping failed")
+
+    keeper = threading.Thread(target=housekeeping, name="housekeeping", daemon=True)
+    keeper.start()
+    log.info("serving", extra={"url": base_url, "data_dir": str(data_dir), "workers": workers,
+                               "recovered": recovered})  # fmt: skip
+    print(f"imgpipe is serving on {base_url}  (API docs: {base_url}/docs)", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except _StopServing as signalled:
+        log.info("stopping", extra={"signal": str(signalled)})
+    finally:
+        stopping.set()
+        server.server_close()
+        pool.stop(grace_s=settings.limits.timeout_s)
+        keeper.join(timeout=5)
+        app.close()
+        log.info("stopped")

@@ -1,0 +1,304 @@
+"""The use cases over the ports: ingest, process, query, delete, reprocess, reconcile.
+
+Every face calls these - the local HTTP server and its workers, the Lambda handlers, the CLI.
+Nothing here knows which adapters it runs on.
+
+Processing is idempotent on object identity (raw key + sha256): a re-delivered event for an
+image already in a terminal state with the same content is acknowledged without work, and the
+terminal status is written last - after the renditions - so a crash part-way is redone, never
+half-visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from imgpipe.core.formats import sniff
+from imgpipe.core.metadata import sanitize
+from imgpipe.core.pipeline import process
+from imgpipe.core.validation import inspect
+from imgpipe.errors import (
+    ConflictError,
+    ImgpipeError,
+    NotFoundError,
+    RejectedError,
+    TooLargeBytesError,
+    UnsupportedTypeError,
+)
+from imgpipe.events import object_created_event, parse_event
+from imgpipe.keys import RAW_PREFIX, id_from_key, new_id, raw_key, rendition_key
+from imgpipe.model import TERMINAL, ImageRecord, Page, Status
+from imgpipe.ports import BlobStore, MetadataStore, PresignedPost, Queue, Tagger, UploadSigner
+from imgpipe.settings import Settings
+
+__all__ = ["ImageService", "UploadTicket", "now_iso"]
+
+log = logging.getLogger("imgpipe.service")
+
+RAW_BUCKET = "raw"
+_ACCEPTED_MIME = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
+                  "image/heic", "image/heif", "image/tiff"}  # fmt: skip
+_PROCESSABLE: frozenset[Status] = frozenset({"pending", "processing"})
+_CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
+                  "png": "image/png"}  # fmt: skip
+
+
+def now_iso() -> str:
+    """UTC now as ISO 8601 with microseconds (sortable as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """The answer to ``POST /uploads``: the new image id and its upload form."""
+
+    id: str
+    upload: PresignedPost
+
+
+class ImageService:
+    """The use cases, wired to one set of adapters by ``imgpipe.bootstrap``."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        records: MetadataStore,
+        queue: Queue,
+        tagger: Tagger,
+        signer: UploadSigner,
+        settings: Settings,
+    ) -> None:
+        self.blobs, self.records, self.queue = blobs, records, queue
+        self.tagger, self.signer, self.settings = tagger, signer, settings
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def upload(self, data: bytes, filename: str | None = None) -> ImageRecord:
+        """Validate ``data`` from its header, store it privately and queue it for processing."""
+        cap = self.settings.service.direct_max_bytes
+        if len(data) > cap:
+            raise TooLargeBytesError(
+                f"{len(data):,} bytes is over the {cap:,} byte limit for direct uploads; "
+                "use POST /uploads for larger files"
+            )
+        info = inspect(data, self.settings.limits)
+        image_id = new_id()
+        key = raw_key(image_id)
+        sha256 = hashlib.sha256(data).hexdigest()
+        name = _clean_filename(filename)
+        self.blobs.put(key, data, info.format.mime, {"filename": name or "", "sha256": sha256})
+        record = ImageRecord(id=image_id, status="pending", raw_key=key, created_at=now_iso(),
+                             filename=name, content_type=info.format.mime, bytes=len(data),
+                             sha256=sha256)  # fmt: skip
+        self.records.create(record)
+        self.queue.send(object_created_event(RAW_BUCKET, key, len(data), sha256))
+        return record
+
+    def create_upload(self, filename: str | None, content_type: str, size: int) -> UploadTicket:
+        """Grant one presigned-style upload of ``size`` bytes of ``content_type``."""
+        if content_type not in _ACCEPTED_MIME:
+            raise UnsupportedTypeError(
+                f"content type {content_type!r} is not accepted; use one of "
+                f"{', '.join(sorted(_ACCEPTED_MIME))}"
+            )
+        if size > self.settings.limits.max_bytes:
+            raise TooLargeBytesError(
+                f"{size:,} bytes exceeds the {self.settings.limits.max_bytes:,} byte limit"
+            )
+        image_id = new_id()
+        key = raw_key(image_id)
+        post = self.signer.presign_post(key, content_type, self.settings.limits.max_bytes,
+                                        self.settings.service.upload_expiry_s)  # fmt: skip
+        self.records.create(ImageRecord(id=image_id, status="pending", raw_key=key,
+                                        created_at=now_iso(), filename=_clean_filename(filename),
+                                        content_type=content_type))  # fmt: skip
+        return UploadTicket(id=image_id, upload=post)
+
+    def object_created(self, key: str) -> None:
+        """Announce a stored raw object, as S3 does to SQS (the local upload endpoint calls it)."""
+        head = self.blobs.head(key) or {}
+        self.queue.send(object_created_event(RAW_BUCKET, key, int(head.get("size", 0)),
+                                             head.get("etag", "")))  # fmt: skip
+
+    # -- processing -------------------------------------------------------------------------
+
+    def handle_event(self, body: dict[str, Any]) -> list[ImageRecord]:
+        """Process every raw object named in one S3 event notification."""
+        return [r for obj in parse_event(body) if (r := self.process_object(obj.key)) is not None]
+
+    def process_object(self, key: str) -> ImageRecord | None:
+        """Process one raw object; idempotent. ``None`` when the object no longer exists."""
+        image_id = id_from_key(key)
+        head = self.blobs.head(key)
+        if head is None:
+            return None  # deleted since the event was sent
+        record = self.records.get(image_id) or self._adopt(image_id, key, head)
+        data = self.blobs.get(key)
+        sha256 = hashlib.sha256(data).hexdigest()
+        if record.status in TERMINAL and record.sha256 == sha256:
+            return record  # duplicate delivery: already done for this very content
+        record = self.records.update(image_id, _PROCESSABLE, {
+            "status": "processing", "sha256": sha256, "bytes": len(data)})  # fmt: skip
+        try:
+            return self._render(record, data, sha256)
+        except RejectedError as exc:
+            changes = {"status": "rejected", "error": exc.to_dict(), "processed_at": now_iso()}
+            return self.records.update(image_id, _PROCESSABLE, changes)
+
+    def _adopt(self, image_id: str, key: str, head: Any) -> ImageRecord:
+        """Create the record of a raw object that has none (its creation was interrupted)."""
+        record = ImageRecord(id=image_id, status="pending", raw_key=key, created_at=now_iso(),
+                             filename=head.get("filename") or None,
+                             content_type=head.get("content_type"))  # fmt: skip
+        try:
+            self.records.create(record)
+        except ConflictError:
+            return self.records.get(image_id) or record
+        return record
+
+    def _render(self, record: ImageRecord, data: bytes, sha256: str) -> ImageRecord:
+        original = self.records.find_processed_by_sha256(sha256)
+        if original is not None and original.id != record.id:
+            renditions = self._copy_renditions(original, record.id)
+            metadata, tags, duplicate_of = original.metadata, original.tags, original.id
+        else:
+            content_type: str | None = record.content_type
+            with contextlib.suppress(UnsupportedTypeError):
+                content_type = sniff(data).mime
+            done = process(data, self.settings, self.tagger)
+            renditions = []
+            for rendition in done.renditions:
+                key = rendition_key(record.id, rendition.filename)
+                self.blobs.put(key, rendition.data, _CONTENT_TYPES[rendition.extension])
+                renditions.append({**rendition.describe(), "key": key})
+            metadata, tags, duplicate_of = done.metadata, [t.to_dict() for t in done.tags], None
+            record = self.records.update(record.id, _PROCESSABLE, {"content_type": content_type})
+        self._drop_stale(record, {r["key"] for r in renditions})
+        return self.records.update(record.id, _PROCESSABLE, {
+            "status": "processed", "processed_at": now_iso(), "error": None,
+            "width": metadata["width"], "height": metadata["height"],
+            "format": metadata["format"], "metadata": metadata, "renditions": renditions,
+            "tags": tags, "duplicate_of": duplicate_of})  # fmt: skip
+
+    def _copy_renditions(self, original: ImageRecord, image_id: str) -> list[dict[str, Any]]:
+        """Reuse an identical image's renditions: copied bytes, no decoding or encoding."""
+        copies = []
+        for rendition in original.renditions:
+            key = rendition_key(image_id, rendition["key"].rsplit("/", 1)[1])
+            ext = key.rsplit(".", 1)[1]
+            self.blobs.put(key, self.blobs.get(rendition["key"]), _CONTENT_TYPES[ext])
+            copies.append({**rendition, "key": key})
+        return copies
+
+    def _drop_stale(self, record: ImageRecord, keep: set[str]) -> None:
+        for rendition in record.renditions:
+            if rendition["key"] not in keep:
+                self.blobs.delete(rendition["key"])
+
+    def mark_failed(self, image_id: str, error: ImgpipeError) -> None:
+        """Give up on an image (its job is dead-lettered); no-op when already terminal."""
+        changes = {"status": "failed", "error": error.to_dict(), "processed_at": now_iso()}
+        with contextlib.suppress(ConflictError, NotFoundError):
+            self.records.update(image_id, _PROCESSABLE, changes)
+
+    # -- queries and commands ---------------------------------------------------------------
+
+    def get(self, image_id: str) -> ImageRecord:
+        record = self.records.get(image_id)
+        if record is None:
+            raise NotFoundError(f"no image {image_id}")
+        return record
+
+    def list(self, status: Status | None = None, tag: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Page:  # fmt: skip
+        return self.records.list(status=status, tag=tag, limit=limit, cursor=cursor)
+
+    def rendition(self, image_id: str, filename: str) -> tuple[bytes, str, str]:
+        """Bytes, content type and ETag of one rendition; ``NotFoundError`` when absent."""
+        record = self.get(image_id)
+        match = next((r for r in record.renditions if r["key"].endswith(f"/{filename}")), None)
+        if match is None or record.status != "processed":
+            raise NotFoundError(f"image {image_id} has no rendition {filename}")
+        data = self.blobs.get(match["key"])
+        etag = hashlib.sha256(data).hexdigest()[:32]
+        return data, _CONTENT_TYPES[filename.rsplit(".", 1)[1]], f'"{etag}"'
+
+    def delete(self, image_id: str) -> None:
+        """Remove the raw object, every rendition and the record; idempotent."""
+        record = self.records.get(image_id)
+        if record is not None:
+            for rendition in record.renditions:
+                self.blobs.delete(rendition["key"])
+        for key in list(self.blobs.list(f"processed/{image_id}/")):
+            self.blobs.delete(key)
+        self.blobs.delete(raw_key(image_id))
+        self.records.delete(image_id)
+
+    def reprocess(self, image_id: str) -> ImageRecord:
+        """Run processing again (e.g. after the presets changed)."""
+        record = self.get(image_id)
+        if self.blobs.head(record.raw_key) is None:
+            raise NotFoundError(f"image {image_id} has no stored original to reprocess")
+        record = self.records.update(image_id, TERMINAL | _PROCESSABLE,
+                                     {"status": "pending", "error": None})  # fmt: skip
+        self.object_created(record.raw_key)
+        return record
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def reconcile(self, older_than_s: float = 60.0) -> int:
+        """Re-announce raw objects whose record is missing or not terminal; expire stale grants.
+
+        Covers a crash between storing an upload and enqueuing its event. Returns the number
+        of objects re-announced.
+        """
+        cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_s)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ")  # fmt: skip
+        announced = 0
+        for key in list(self.blobs.list(RAW_PREFIX)):
+            record = self.records.get(id_from_key(key))
+            if record is None or (record.status not in TERMINAL and record.created_at < cutoff):
+                self.object_created(key)
+                announced += 1
+        self._expire_unused_grants()
+        return announced
+
+    def _expire_unused_grants(self) -> None:
+        expiry = timedelta(seconds=self.settings.service.upload_expiry_s + 60)
+        cutoff = (datetime.now(UTC) - expiry).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cursor = None
+        while True:
+            page = self.records.list(status="pending", limit=100, cursor=cursor)
+            for record in page.items:
+                if record.created_at < cutoff and self.blobs.head(record.raw_key) is None:
+                    self.records.delete(record.id)
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def sweep_dead_letters(self) -> int:
+        """Mark the images of dead-lettered jobs ``failed``; returns how many messages it read."""
+        dead = self.queue.dead_letters()
+        for message in dead:
+            try:
+                objects = parse_event(message.body)
+            except ImgpipeError:
+                continue
+            for obj in objects:
+                self.mark_failed(id_from_key(obj.key), ImgpipeError(
+                    f"processing failed {message.receive_count} times; the job is in the "
+                    "dead-letter queue"))  # fmt: skip
+        return len(dead)
+
+
+def _clean_filename(filename: str | None) -> str | None:
+    """A display name only (never used for storage): basename, sanitised, <= 255 bytes."""
+    if not filename:
+        return None
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return sanitize(base, limit=255) or None

@@ -1,0 +1,302 @@
+"""inspect(): type, byte, pixel and frame limits are enforced from headers, before decoding."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+import fixtures as F
+from imgpipe.core.formats import SourceFormat
+from imgpipe.core.pipeline import process
+from imgpipe.core.validation import check_limits, inspect
+from imgpipe.errors import (
+    CorruptError,
+    RejectedError,
+    TooLargeBytesError,
+    TooManyFramesError,
+    TooManyPixelsError,
+    TruncatedError,
+    UnsupportedTypeError,
+)
+from imgpipe.settings import Limits, RenditionSpec, Settings
+
+# Header-only checks take microseconds; a decode of any of the bombs would take minutes or
+# gigabytes. A generous bound still tells the two apart on a loaded CI machine.
+HEADER_ONLY_SECONDS = 1.0
+SMALL = Settings(renditions=(RenditionSpec("small", 32, formats=("jpeg",)),))
+
+
+# --- what the header says ------------------------------------------------------------------------
+
+
+def test_inspect_reports_the_stored_geometry_and_orientation() -> None:
+    """A rotated JPEG reports its stored size, its orientation and its display size."""
+    info = inspect(F.oriented(6), Limits())
+    assert (info.format, info.width, info.height, info.orientation) == (
+        SourceFormat.JPEG,
+        40,
+        60,
+        6,
+    )
+    assert info.display_size == (60, 40)
+    assert info.exif is not None
+
+
+@pytest.mark.parametrize(
+    ("data", "bands", "bit_depth", "has_alpha", "frames"),
+    [
+        pytest.param(F.jpeg(), 3, 8, False, 1, id="jpeg"),
+        pytest.param(F.grey_jpeg(), 1, 8, False, 1, id="grey"),
+        pytest.param(F.cmyk_jpeg(), 4, 8, False, 1, id="cmyk"),
+        pytest.param(F.grey16_png(), 1, 16, False, 1, id="grey16"),
+        pytest.param(F.rgb16_png(), 3, 16, False, 1, id="rgb16"),
+        pytest.param(F.rgba_png(), 4, 8, True, 1, id="rgba"),
+        pytest.param(F.palette_png(), 4, 8, True, 1, id="palette-with-transparency"),
+        pytest.param(F.animated_gif(5), 4, 8, True, 5, id="animated-gif"),
+        pytest.param(F.animated_webp(3), 3, 8, False, 3, id="animated-webp"),
+        pytest.param(F.heic(), 3, 8, False, 1, id="heic"),
+    ],
+)
+def test_inspect_reports_pixel_format_and_frames(
+    data: bytes, bands: int, bit_depth: int, has_alpha: bool, frames: int
+) -> None:
+    """Bands, bit depth, alpha and frame count come from the header."""
+    info = inspect(data, Limits())
+    assert (info.bands, info.bit_depth, info.has_alpha, info.frames) == (
+        bands,
+        bit_depth,
+        has_alpha,
+        frames,
+    )
+    assert info.byte_size == len(data)
+
+
+def test_inspect_keeps_the_icc_profile_for_colour_conversion() -> None:
+    """An embedded ICC profile is read from the header so rendering can convert from it."""
+    assert inspect(F.p3_jpeg(), Limits()).icc
+    assert inspect(F.jpeg(), Limits()).icc is None
+
+
+# --- byte cap ------------------------------------------------------------------------------------
+
+
+def test_too_many_bytes_is_refused() -> None:
+    """An upload over ``max_bytes`` is ``too_large_bytes`` (413)."""
+    data = F.jpeg()
+    with pytest.raises(TooLargeBytesError) as caught:
+        inspect(data, Limits(max_bytes=len(data) - 1))
+    assert caught.value.code == "too_large_bytes"
+    assert caught.value.http_status == 413
+
+
+def test_exactly_max_bytes_is_accepted() -> None:
+    """The byte limit is inclusive."""
+    data = F.jpeg()
+    assert inspect(data, Limits(max_bytes=len(data))).width == 60
+
+
+def test_type_is_checked_before_size() -> None:
+    """A huge non-image is refused for its type, so the client learns the real problem."""
+    with pytest.raises(UnsupportedTypeError):
+        inspect(F.pdf(), Limits(max_bytes=10))
+
+
+# --- pixel caps, through header-only bombs -------------------------------------------------------
+
+
+def _timed_refusal(data: bytes, limits: Limits) -> TooManyPixelsError:
+    started = time.perf_counter()
+    with pytest.raises(TooManyPixelsError) as caught:
+        inspect(data, limits)
+    assert time.perf_counter() - started < HEADER_ONLY_SECONDS
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("data", "side"),
+    [
+        pytest.param(F.png_bomb(), "100000", id="png-100000x100000"),
+        pytest.param(F.gif_bomb(), "65535", id="gif-65535x65535"),
+        pytest.param(F.jpeg_bomb(), "60000", id="jpeg-60000x60000"),
+    ],
+)
+def test_bomb_is_refused_from_its_header_by_side(data: bytes, side: str) -> None:
+    """A tiny file declaring a huge canvas is ``too_many_pixels`` at once, without decoding."""
+    error = _timed_refusal(data, Limits())
+    assert error.code == "too_many_pixels"
+    assert error.http_status == 422
+    assert side in error.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(F.png_bomb(), id="png-100000x100000"),
+        pytest.param(F.png_bomb(16000, 16000), id="png-16000x16000"),
+        pytest.param(F.gif_bomb(), id="gif-65535x65535"),
+        pytest.param(F.jpeg_bomb(), id="jpeg-60000x60000"),
+    ],
+)
+def test_bomb_is_refused_from_its_header_by_area(data: bytes) -> None:
+    """With the side limit out of the way, the megapixel limit still refuses the bombs, fast."""
+    error = _timed_refusal(data, Limits(max_side=1_000_000))
+    assert "MP" in error.message
+
+
+def test_process_refuses_the_png_bomb_before_rendering() -> None:
+    """The whole pipeline refuses the 100000x100000 PNG as fast as the header check does."""
+    started = time.perf_counter()
+    with pytest.raises(TooManyPixelsError):
+        process(F.png_bomb(), Settings())
+    assert time.perf_counter() - started < HEADER_ONLY_SECONDS
+
+
+def test_inspect_reads_only_headers() -> None:
+    """A PNG whose pixel data is far too short passes inspect: only the header was read."""
+    info = inspect(F.png_bomb(1000, 1000), Limits())
+    assert (info.width, info.height) == (1000, 1000)
+
+
+def test_pixel_data_shortfall_is_caught_when_rendering() -> None:
+    """The same PNG is refused by process(), as a permanent rejection, once pixels are needed."""
+    with pytest.raises(RejectedError) as caught:
+        process(F.png_bomb(1000, 1000), SMALL)
+    assert caught.value.code in {"truncated", "corrupt"}
+
+
+def test_gif_lying_only_in_its_screen_descriptor_is_never_decoded_at_that_size() -> None:
+    """A 4x4 GIF claiming a 65535x65535 screen is refused or handled at its real frame size."""
+    try:
+        processed = process(F.gif_screen_bomb(), SMALL)
+    except TooManyPixelsError:
+        return
+    assert processed.metadata["width"] * processed.metadata["height"] <= 16
+
+
+def test_max_side_is_enforced() -> None:
+    """A side longer than ``max_side`` is ``too_many_pixels`` even when the area is small."""
+    with pytest.raises(TooManyPixelsError, match="per side"):
+        inspect(F.jpeg(), Limits(max_side=59))
+    assert inspect(F.jpeg(), Limits(max_side=60)).width == 60
+
+
+def test_max_side_applies_to_the_stored_height_too() -> None:
+    """The side limit covers both dimensions (a 40x60 stored portrait with max_side 50)."""
+    with pytest.raises(TooManyPixelsError):
+        inspect(F.oriented(6), Limits(max_side=50))
+
+
+def test_max_pixels_is_inclusive() -> None:
+    """60x40 = 2400 px passes a 2400 px limit and fails a 2399 px one."""
+    assert inspect(F.jpeg(), Limits(max_pixels=2400)).width == 60
+    with pytest.raises(TooManyPixelsError, match="MP"):
+        inspect(F.jpeg(), Limits(max_pixels=2399))
+
+
+# --- frame caps ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [F.animated_gif, F.animated_webp], ids=["gif", "webp"])
+def test_too_many_frames_is_refused(make: Callable[[int], bytes]) -> None:
+    """An animation with more frames than ``max_frames`` is ``too_many_frames`` (422)."""
+    data = make(5)
+    assert inspect(data, Limits(max_frames=5)).frames == 5
+    with pytest.raises(TooManyFramesError) as caught:
+        inspect(data, Limits(max_frames=4))
+    assert caught.value.code == "too_many_frames"
+    assert caught.value.http_status == 422
+
+
+def test_total_animation_pixels_are_capped() -> None:
+    """Frames x width x height over ``max_total_pixels`` is refused even with few frames."""
+    data = F.animated_gif(5)  # 5 x 60 x 40 = 12000 px
+    assert inspect(data, Limits(max_total_pixels=12_000)).frames == 5
+    with pytest.raises(TooManyFramesError, match="total"):
+        inspect(data, Limits(max_total_pixels=11_999))
+
+
+def test_limits_on_a_settings_object_reach_inspect_through_process() -> None:
+    """process() applies the limits of the settings it is given."""
+    settings = replace(SMALL, limits=Limits(max_frames=2))
+    with pytest.raises(TooManyFramesError):
+        process(F.animated_gif(3), settings)
+
+
+# --- check_limits directly -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "frames", "error"),
+    [
+        (0, 10, 1, CorruptError),
+        (10, 0, 1, CorruptError),
+        (101, 10, 1, TooManyPixelsError),
+        (10, 101, 1, TooManyPixelsError),
+        (100, 100, 1, None),
+        (100, 100, 2, None),
+        (50, 50, 3, None),
+        (50, 50, 4, TooManyFramesError),  # more frames than max_frames
+        (100, 100, 3, TooManyFramesError),  # 30000 px over all frames > max_total_pixels
+        (100, 99, 3, None),  # 29700 px
+        (100, 101, 1, TooManyPixelsError),
+    ],
+)
+def test_check_limits_table(
+    width: int, height: int, frames: int, error: type[Exception] | None
+) -> None:
+    """Declared geometry is checked against every limit, with inclusive bounds."""
+    limits = Limits(max_side=100, max_pixels=10_000, max_frames=3, max_total_pixels=29_700)
+    if error is None:
+        check_limits(width, height, frames, limits)
+    else:
+        with pytest.raises(error):
+            check_limits(width, height, frames, limits)
+
+
+# --- damaged data --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(F.truncated(F.noisy_jpeg()), id="jpeg"),
+        pytest.param(F.truncated(F.noisy_png()), id="png"),
+        pytest.param(F.truncated(F.noisy_webp()), id="webp"),
+    ],
+)
+def test_truncated_file_is_refused_as_truncated(data: bytes) -> None:
+    """A file cut in half is ``truncated`` (422), a permanent rejection."""
+    with pytest.raises(TruncatedError) as caught:
+        process(data, SMALL)
+    assert caught.value.code == "truncated"
+    assert caught.value.http_status == 422
+    assert caught.value.permanent
+
+
+def test_garbage_after_a_valid_jpeg_header_is_rejected() -> None:
+    """Random bytes after a valid JPEG frame header are a 422 rejection (corrupt or truncated)."""
+    with pytest.raises(RejectedError) as caught:
+        process(F.jpeg_garbage_after_header(), SMALL)
+    assert caught.value.code in {"corrupt", "truncated"}
+    assert caught.value.http_status == 422
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, id="png-signature-then-zeros"),
+        pytest.param(b"GIF89a" + b"\xff" * 40, id="gif-signature-then-garbage"),
+        pytest.param(b"RIFF\x20\x00\x00\x00WEBPVP8 " + b"\x00" * 24, id="webp-empty-vp8"),
+        pytest.param(b"\xff\xd8\xff\xe0" + b"\x00" * 40, id="jpeg-soi-then-zeros"),
+        pytest.param(F.isobmff(b"avif", b"mif1"), id="avif-ftyp-only"),
+        pytest.param(F.isobmff(b"heic", b"mif1"), id="heic-ftyp-only"),
+    ],
+)
+def test_signature_without_an_image_is_a_rejection_not_a_crash(data: bytes) -> None:
+    """Valid magic bytes followed by nonsense are refused with a typed 4xx error."""
+    with pytest.raises(RejectedError) as caught:
+        inspect(data, Limits())
+    assert 400 <= caught.value.http_status < 500
