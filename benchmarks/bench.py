@@ -1,6 +1,7 @@
 """Benchmark the imgpipe core against a naive Pillow reference; write BENCHMARKS.md.
 
-Usage: ``make bench`` or ``.venv/bin/python benchmarks/bench.py [FOLDER] [--reps N]``.
+Usage: ``make bench`` or ``.venv/bin/python benchmarks/bench.py [FOLDER] [--reps N]
+[--sweep-reps N] [--output PATH]``.
 FOLDER defaults to ``../shared/corpus/photos/large`` (read in place, never copied).
 
 Method
@@ -30,6 +31,9 @@ Method
   between repetitions is reported), and rendition sizes are checked to match between engines.
 * Figures are medians over repetitions with [min - max]; ratios are imgpipe / ref of the
   medians, and the paired per-repetition speed ratios are listed to show the noise.
+* A WebP effort sweep (the ``Encoding.webp_effort`` knob, libwebp ``method`` 0..6) re-runs the
+  imgpipe worker with ``Settings()`` changed only in that field, efforts 0..4, interleaved, and
+  compares each with the reference medians above - the evidence for the default.
 
 The script exits 0 when a goal is missed (it is a report); it exits 2 if it cannot run at all.
 """
@@ -54,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import PIL
 from PIL import Image, ImageOps, features
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +67,7 @@ REPORT = REPO / "BENCHMARKS.md"
 WIDTHS = (2048, 1024, 320)
 JPEG_QUALITY, WEBP_QUALITY = 85, 80
 ENGINES = ("ref", "imgpipe")
+SWEEP_EFFORTS = (0, 1, 2, 3, 4)
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 WORKER_ENV = {"VIPS_CONCURRENCY": "1"}
 WORKER_TIMEOUT_S = 900
@@ -83,7 +89,7 @@ def _reference_engine() -> tuple[Engine, dict[str, Any]]:
     """The naive Pillow pipeline: full decode, three LANCZOS resizes from full size, encode."""
 
     def run(data: bytes) -> list[Output]:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image = ImageOps.exif_transpose(image)
         image = image.convert("RGB")
         outputs: list[Output] = []
@@ -98,15 +104,20 @@ def _reference_engine() -> tuple[Engine, dict[str, Any]]:
     return run, {}
 
 
-def _imgpipe_engine() -> tuple[Engine, dict[str, Any]]:
-    """``imgpipe.core.pipeline.process`` with default settings (imported here, not at the top,
-    so that the reference worker never loads libvips, numpy or scipy into its RSS)."""
+def _imgpipe_engine(webp_effort: int | None = None) -> tuple[Engine, dict[str, Any]]:
+    """``imgpipe.core.pipeline.process`` with default settings, or only ``webp_effort`` changed.
+
+    Imported here, not at the top, so the reference worker never loads libvips, numpy or scipy.
+    """
     import pyvips  # noqa: PLC0415
 
     from imgpipe.core.pipeline import process  # noqa: PLC0415
     from imgpipe.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
+    if webp_effort is not None:
+        encoding = dataclasses.replace(settings.encoding, webp_effort=webp_effort)
+        settings = dataclasses.replace(settings, encoding=encoding)
 
     def run(data: bytes) -> list[Output]:
         processed = process(data, settings)
@@ -150,10 +161,18 @@ def _max_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def _engine(spec: str) -> tuple[Engine, dict[str, Any]]:
+    """``ref``, ``imgpipe`` or ``imgpipe:<webp effort>``."""
+    name, _, effort = spec.partition(":")
+    if name == "ref":
+        return _reference_engine()
+    return _imgpipe_engine(int(effort) if effort else None)
+
+
 def worker_main(engine_name: str, paths: Sequence[str]) -> int:
     """Run one engine over ``paths`` once and print a JSON result line on stdout."""
     photos = [Path(p).read_bytes() for p in paths]
-    engine, info = _reference_engine() if engine_name == "ref" else _imgpipe_engine()
+    engine, info = _engine(engine_name)
     engine(_warm_up_jpeg())
     baseline_rss = _max_rss_kib()
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
@@ -236,14 +255,16 @@ def run_worker(engine: str, paths: Sequence[Path]) -> Run:
     )
 
 
-def run_interleaved(paths: Sequence[Path], reps: int, label: str) -> dict[str, list[Run]]:
-    """``reps`` rounds of ref then imgpipe, each in its own process."""
-    runs: dict[str, list[Run]] = {e: [] for e in ENGINES}
+def run_interleaved(
+    paths: Sequence[Path], engines: Sequence[str], reps: int, label: str
+) -> dict[str, list[Run]]:
+    """``reps`` rounds of every engine in turn (ref, imgpipe, ref, ...), each in its own process."""
+    runs: dict[str, list[Run]] = {e: [] for e in engines}
     for rep in range(1, reps + 1):
-        for engine in ENGINES:
+        for engine in engines:
             run = run_worker(engine, paths)
             runs[engine].append(run)
-            _progress(f"{label} rep {rep}/{reps} {engine:8s} cpu {run.cpu_s:6.2f} s")
+            _progress(f"{label} rep {rep}/{reps} {engine:10s} cpu {run.cpu_s:6.2f} s")
     return runs
 
 
@@ -289,6 +310,7 @@ class Findings:
     largest_mp: float
     speed: dict[str, list[Run]]
     memory: dict[str, list[Run]]
+    sweep: dict[str, list[Run]]
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     elapsed_s: float
@@ -304,14 +326,15 @@ def _ratio(imgpipe: float, ref: float) -> float:
 
 def _speed_rows(f: Findings) -> list[tuple[str, Spread, Spread]]:
     n = len(f.photos)
-    rows: list[tuple[str, Spread, Spread]] = []
-    for label, metric in (
+    metrics: list[tuple[str, Callable[[Run], float]]] = [
         ("images per CPU-second", lambda r: n / r.cpu_s),
         ("source MP per CPU-second", lambda r: f.total_mp / r.cpu_s),
         ("CPU seconds per pass (user+sys)", lambda r: r.cpu_s),
         ("wall seconds per pass", lambda r: r.wall_s),
         ("process CPU s incl. start-up/imports", lambda r: r.process_cpu_s),
-    ):
+    ]
+    rows: list[tuple[str, Spread, Spread]] = []
+    for label, metric in metrics:
         ref, img = (Spread.of([metric(r) for r in f.speed[e]]) for e in ENGINES)
         rows.append((label, ref, img))
     return rows
@@ -389,6 +412,41 @@ def _noise_rows(f: Findings) -> list[str]:
     return rows
 
 
+def _sweep_rows(f: Findings) -> list[str]:
+    n = len(f.photos)
+    ref_cpu = statistics.median(r.cpu_s for r in f.speed["ref"])
+    ref_webp = bytes_by_format(f.speed["ref"][0]).get("webp", 0)
+    default = f.speed["imgpipe"][0].info["encoding"]["webp_effort"]
+    rows = []
+    for spec, runs in f.sweep.items():
+        effort = int(spec.partition(":")[2])
+        cpu = Spread.of([r.cpu_s for r in runs])
+        speed = ref_cpu / cpu.median
+        webp = _ratio(bytes_by_format(runs[0]).get("webp", 0), ref_webp)
+        ok = speed >= SPEED_GOAL and abs(webp - 1) <= BYTES_TOLERANCE
+        rows.append(
+            f"| {effort}{' (default)' if effort == default else ''} | {_fmt_spread(cpu)} "
+            f"| {n / cpu.median:.2f} | {speed:.2f}x | {(webp - 1) * 100:+.1f} % "
+            f"| {'yes' if ok else 'no'} |"
+        )
+    return rows
+
+
+def _sweep_section(f: Findings) -> list[str]:
+    if not f.sweep:
+        return []
+    reps = len(next(iter(f.sweep.values())))
+    return [
+        f"## WebP effort sweep (imgpipe, only `webp_effort` changed; {reps} interleaved reps)",
+        "",
+        "| webp_effort | CPU s per pass | images per CPU-s | vs ref | WebP bytes vs ref "
+        "| meets speed + bytes goals |",
+        "|---|---|---|---|---|---|",
+        *_sweep_rows(f),
+        "",
+    ]
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -401,7 +459,7 @@ def _cpu_model() -> str:
 
 def _machine_lines(f: Findings) -> list[str]:
     info = f.speed["imgpipe"][0].info
-    pil = f"Pillow {Image.__version__}"
+    pil = f"Pillow {PIL.__version__}"
     codecs = f"libjpeg-turbo {features.version('jpg')}, libwebp {features.version('webp')}"
     return [
         f"- nproc: {os.cpu_count()} ({_cpu_model()}); {platform.platform()}",
@@ -466,6 +524,7 @@ def render_report(f: Findings) -> str:
         "|---|---|---|---|---|---|",
         *_noise_rows(f),
         "",
+        *_sweep_section(f),
         *(f"**WARNING:** {w}\n" for w in warnings),
         "## Method",
         "",
@@ -486,6 +545,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="imgpipe core vs naive Pillow benchmark")
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (>= 3)")
+    parser.add_argument(
+        "--sweep-reps", type=int, default=3, help="WebP effort sweep repetitions (0: skip)"
+    )
     parser.add_argument("--output", type=Path, default=REPORT, help="Markdown report path")
     args = parser.parse_args(argv)
     if args.reps < 3:
@@ -503,8 +565,10 @@ def main(argv: Sequence[str]) -> int:
     start, load_before = time.perf_counter(), os.getloadavg()
     sizes = {p: megapixels(p) for p in photos}
     largest = max(photos, key=sizes.__getitem__)
-    speed = run_interleaved(photos, args.reps, "speed")
-    memory = run_interleaved([largest], args.reps, "rss")
+    speed = run_interleaved(photos, ENGINES, args.reps, "speed")
+    memory = run_interleaved([largest], ENGINES, args.reps, "rss")
+    efforts = [f"imgpipe:{e}" for e in SWEEP_EFFORTS]
+    sweep = run_interleaved(photos, efforts, args.sweep_reps, "sweep") if args.sweep_reps else {}
     findings = Findings(
         photos=photos,
         total_mp=sum(sizes.values()),
@@ -512,6 +576,7 @@ def main(argv: Sequence[str]) -> int:
         largest_mp=sizes[largest],
         speed=speed,
         memory=memory,
+        sweep=sweep,
         load_before=load_before,
         load_after=os.getloadavg(),
         elapsed_s=time.perf_counter() - start,

@@ -63,6 +63,7 @@ __all__ = [
     "jpeg_bomb",
     "jpeg_garbage_after_header",
     "jpeg_with_exif",
+    "jpeg_with_raw_exif",
     "noisy_jpeg",
     "noisy_png",
     "noisy_webp",
@@ -75,11 +76,13 @@ __all__ = [
     "png_bomb",
     "png_chunk",
     "png_ihdr",
+    "png_latin1_keyword",
     "png_with_chunks",
     "png_with_metadata",
     "postscript",
     "psd",
     "rational",
+    "raw_exif",
     "rgb16_png",
     "rgba_png",
     "svg",
@@ -93,6 +96,7 @@ __all__ = [
     "truncated",
     "webp",
     "webp_with_metadata",
+    "with_box_version",
     "zip_archive",
 ]
 
@@ -146,7 +150,7 @@ def _save(image: Image.Image, fmt: str, **params: Any) -> bytes:
 
 
 def _plain(size: tuple[int, int] = DISPLAY_SIZE, mode: str = "RGB") -> Image.Image:
-    colour: Any = {"RGB": GREY, "L": 128, "CMYK": (0, 0, 0, 127)}[mode]
+    colour: Any = {"RGB": GREY, "L": 128}[mode]
     return Image.new(mode, size, colour)
 
 
@@ -694,3 +698,10 @@ def jpeg_with_raw_exif(blob: bytes) -> bytes:
 def png_latin1_keyword() -> bytes:
     """A PNG whose tEXt keyword is Latin-1 ("Légende"), as the PNG spec says keywords are."""
     return png_with_chunks(png_chunk(b"tEXt", "Légende".encode("latin-1") + b"\x00une photo"))
+
+
+def with_box_version(data: bytes, box: bytes, version: int) -> bytes:
+    """``data`` (an ISO-BMFF file) with the version byte of its first ``box`` full box replaced."""
+    patched = bytearray(data)
+    patched[patched.index(box) + 4] = version
+    return bytes(patched)

@@ -6,9 +6,7 @@ against them too), keep everything in dicts, and take a ``clock`` so time can be
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -16,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, NotFoundError
 from imgpipe.keys import check_key
 from imgpipe.model import ImageRecord, Message, Page, Status, Tag
@@ -69,24 +68,6 @@ class InMemoryBlobStore:
 
     def list(self, prefix: str) -> Iterator[str]:
         return iter(sorted(k for k in self._objects if k.startswith(prefix)))
-
-
-def encode_cursor(created_at: str, image_id: str) -> str:
-    """An opaque cursor pointing after (``created_at``, ``image_id``) in newest-first order."""
-    raw = json.dumps([created_at, image_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """Inverse of ``encode_cursor``; raise ``ValueError`` for anything else."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, image_id = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if not isinstance(created_at, str) or not isinstance(image_id, str):
-        raise ValueError("invalid cursor")  # noqa: TRY004 - a bad value sent by a client
-    return created_at, image_id
 
 
 class InMemoryMetadataStore:

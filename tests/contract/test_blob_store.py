@@ -208,6 +208,18 @@ def test_local_head_never_pairs_data_with_another_writes_metadata(fs: FsBlobStor
     }
 
 
+def test_local_head_survives_a_copy_that_lost_mtimes(fs: FsBlobStore) -> None:
+    """A tree copied without timestamps keeps its metadata: the sidecar's etag still matches."""
+    fs.put(RAW_A, b"same bytes", "image/png", {"filename": "a.png"})
+    os.utime(fs.root / "raw" / ID_A, ns=(1_000_000_000, 1_000_000_000))
+    assert fs.head(RAW_A) == {
+        "content_type": "image/png",
+        "size": "10",
+        "etag": hashlib.md5(b"same bytes").hexdigest(),
+        "filename": "a.png",
+    }
+
+
 def test_local_delete_removes_sidecar_and_empty_folder(fs: FsBlobStore) -> None:
     """Deleting the last rendition of an image removes its sidecar and processed/<id>/."""
     fs.put(THUMB_A, b"t", "image/webp")

@@ -8,6 +8,7 @@ directly.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -303,40 +304,51 @@ def test_sqlite_redrive_returns_dead_letters_to_the_queue(
     assert [(m.id, m.receive_count) for m in messages] == [(ids[0], 1), (ids[1], 1)]
 
 
-def _drain(path: Path, start: Any, results: Any) -> None:
-    """Child process: receive and delete one message at a time until the queue is empty."""
+def _drain(path: Path) -> list[str]:
+    """Receive and delete one message at a time until the queue is empty; return the ids."""
+    got: list[str] = []
     with SqliteQueue(path, visibility_s=300) as queue:
-        start.wait(timeout=60)
-        got: list[str] = []
         while messages := queue.receive():
             got.append(messages[0].id)
-            time.sleep(0.002)  # "work", so the two processes interleave
+            time.sleep(0.002)  # "work", so that the processes interleave
             queue.delete(messages[0].receipt)
-        results.put(got)
+    return got
 
 
-def _send_one(path: Path, start: Any, results: Any) -> None:
-    """Child process: open the queue (maybe creating the file) at the same moment as others."""
-    start.wait(timeout=60)
+def _send_one(path: Path) -> list[str]:
+    """Open the queue (creating the file if need be) and send one message."""
     with SqliteQueue(path) as queue:
-        results.put([queue.send({"from": multiprocessing.current_process().name})])
+        return [queue.send({"pid": os.getpid()})]
 
 
-def _run_processes(target: Callable[..., None], path: Path, count: int) -> list[list[str]]:
+def _child(work: Callable[[Path], list[str]], path: Path, start: Any, results: Any) -> None:
+    """Child process: run ``work`` once every sibling is ready; report its result or error."""
+    try:
+        start.wait(timeout=60)
+        results.put(work(path))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def _in_processes(work: Callable[[Path], list[str]], path: Path, count: int) -> list[list[str]]:
+    """Run ``work(path)`` in ``count`` fresh processes started together; return their results."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(count), context.Queue()
-    processes = [context.Process(target=target, args=(path, start, results)) for _ in range(count)]
+    processes = [
+        context.Process(target=_child, args=(work, path, start, results)) for _ in range(count)
+    ]
     for process in processes:
         process.start()
     try:
-        collected: list[list[str]] = [results.get(timeout=60) for _ in processes]
+        outcomes = [results.get(timeout=60) for _ in processes]
     finally:
         for process in processes:
             process.join(timeout=60)
         results.close()
         results.join_thread()
+    assert [o for o in outcomes if isinstance(o, str)] == []
     assert [p.exitcode for p in processes] == [0] * count
-    return collected
+    return outcomes
 
 
 def test_sqlite_two_processes_never_receive_the_same_message(tmp_path: Path) -> None:
@@ -344,7 +356,7 @@ def test_sqlite_two_processes_never_receive_the_same_message(tmp_path: Path) -> 
     path = tmp_path / "queue.db"
     with SqliteQueue(path) as queue:
         sent = {queue.send({"n": n}) for n in range(50)}
-    shares = _run_processes(_drain, path, 2)
+    shares = _in_processes(_drain, path, 2)
     received = [message_id for share in shares for message_id in share]
     assert sorted(received) == sorted(sent), [len(share) for share in shares]
     with SqliteQueue(path) as queue:
@@ -353,8 +365,8 @@ def test_sqlite_two_processes_never_receive_the_same_message(tmp_path: Path) -> 
 
 def test_sqlite_processes_can_create_the_file_at_once(tmp_path: Path) -> None:
     """Several processes opening a fresh file together all succeed on one schema."""
-    path = tmp_path / "fresh" / "queue.db"
-    sent = _run_processes(_send_one, path, 4)
+    path = tmp_path / "queue.db"
+    sent = _in_processes(_send_one, path, 4)
     with SqliteQueue(path) as queue:
         received = queue.receive(max_messages=10)
     assert sorted(m.id for m in received) == sorted(ids[0] for ids in sent)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import struct
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -238,13 +240,24 @@ def test_sanitize_cuts_on_a_character_boundary() -> None:
     assert len(capped.encode("utf-8")) <= 1024
 
 
-@given(st.text(max_size=3000), st.integers(min_value=1, max_value=2048))
+@given(st.text(max_size=1500), st.integers(min_value=1, max_value=2048))
 def test_sanitize_always_yields_capped_printable_text(raw: str, limit: int) -> None:
     """Whatever comes in, the result is valid UTF-8 within the limit and has no control chars."""
     clean = sanitize(raw, limit=limit)
     assert len(clean.encode("utf-8")) <= limit
     assert _no_control_characters(clean)
-    assert sanitize(clean, limit=limit) == clean
+    assert "  " not in clean
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (cosmetic): metadata.sanitize strips and collapses whitespace before capping, "
+    "so a cut that lands after a space leaves it dangling ('0 0' capped at 2 -> '0 '); "
+    "rstrip() the capped text",
+)
+def test_capped_text_has_no_trailing_space() -> None:
+    """Capping never leaves a dangling space, so sanitising twice changes nothing."""
+    assert sanitize("0 0", limit=2) == "0"
 
 
 # --- the rest of the record ----------------------------------------------------------------------
@@ -310,3 +323,50 @@ def test_orientation_is_recorded_after_rotation_for_png_and_webp() -> None:
         record = _record(F.oriented(6, container))
         assert (record["width"], record["height"]) == (60, 40)
         assert inspect(F.oriented(6, container), Limits()).orientation == 6
+
+
+def _mistyped(tag: int, kind: int, value: bytes) -> bytes:
+    return F.jpeg_with_raw_exif(F.raw_exif((tag, kind, value)))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_mistyped(271, 2, b"Canon\x00"), id="make-as-ascii"),
+        pytest.param(_mistyped(271, 7, b"Canon\x00"), id="make-as-undefined"),
+        pytest.param(_mistyped(274, 3, struct.pack("<H", 6)), id="orientation-as-short"),
+        pytest.param(_mistyped(274, 4, struct.pack("<I", 6)), id="orientation-as-long"),
+    ],
+)
+def test_hand_built_exif_is_read(data: bytes) -> None:
+    """Text stored as ASCII or UNDEFINED, orientation as SHORT or LONG, are all understood."""
+    exif = _record(data)["exif"]
+    assert exif.get("make", "Canon") == "Canon"
+    assert exif.get("orientation", 6) == 6
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: exif.read_exif stores IFD0 make/model/software/orientation with whatever "
+    "Python type Pillow returns: a tag of type RATIONAL gives an IFDRational, which "
+    "metadata._cap's json.dumps rejects (TypeError), and a NaN or infinite FLOAT orientation "
+    "makes int() raise ValueError/OverflowError - process() crashes instead of dropping it",
+)
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_mistyped(272, 5, struct.pack("<II", 3, 7)), id="model-as-rational"),
+        pytest.param(_mistyped(271, 10, struct.pack("<ii", -1, 3)), id="make-as-srational"),
+        pytest.param(_mistyped(274, 5, struct.pack("<II", 6, 1)), id="orientation-as-rational"),
+        pytest.param(_mistyped(274, 11, struct.pack("<f", math.nan)), id="orientation-nan"),
+        pytest.param(_mistyped(274, 11, struct.pack("<f", math.inf)), id="orientation-inf"),
+    ],
+)
+def test_exif_field_of_the_wrong_type_never_breaks_the_record(data: bytes) -> None:
+    """A text or orientation tag stored with a numeric type is dropped or coerced, never fatal."""
+    record = _record(data)
+    json.dumps(record, allow_nan=False)
+    exif = record["exif"]
+    for key in ("make", "model", "software"):
+        assert isinstance(exif.get(key, ""), str)
+    assert exif.get("orientation", 1) in range(1, 9)

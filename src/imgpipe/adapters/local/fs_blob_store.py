@@ -3,15 +3,15 @@
 Key ``raw/<id>`` is the file ``root/raw/<id>`` and ``processed/<id>/<file>`` is
 ``root/processed/<id>/<file>``, so the tree can be browsed, served or synced to S3 as it is.
 
-Content type, size, etag and user metadata live in a sidecar ``<file>.meta.json``. A sidecar and
-not an extended attribute, because xattrs are not portable (tmpfs, network mounts and macOS
-differ) and are lost by many copy and backup tools. A sidecar that cannot lie, because the data
-file is the commit point: ``put`` writes data and sidecar to temp files, renames the data into
-place, then the sidecar. The sidecar records the identity (inode, size, mtime) of the data file it
-describes, and ``head`` believes it only while that very file is in place. A crash or a racing
-writer between the two renames leaves data whose description ``head`` rebuilds from the bytes
-(size, etag, a generic content type) - never another write's metadata; a sidecar without data is
-invisible. Temp files and sidecars are not valid keys, so ``list`` drops them with ``check_key``.
+Content type, size, etag and user metadata live in a sidecar ``<file>.meta.json`` - not in an
+extended attribute, which tmpfs, network mounts and many copy tools drop. The sidecar cannot lie
+about the bytes: ``put`` writes data and sidecar to temp files, renames the data into place (the
+commit point), then the sidecar, which records the size and mtime of the data it describes.
+``head`` believes a sidecar only while that data is in place (or, after a copy that lost mtimes,
+while its etag still matches the bytes). So a crash or a racing writer between the two renames
+leaves data that ``head`` describes from the bytes alone, never with another write's metadata,
+and a sidecar without data is invisible. Temp files and sidecars are not valid keys, so ``list``
+drops them with ``check_key``.
 """
 
 from __future__ import annotations
@@ -81,16 +81,17 @@ class FsBlobStore:
         path = self._path(key)
         with _os_errors("describe", key):
             try:
-                identity = _identity(path.stat())
+                stat = path.stat()
                 info = _read_sidecar(_sidecar(path))
-                if info is not None and info["file"] == identity:
-                    return {**info["metadata"], "content_type": info["content_type"],
-                            "size": str(info["size"]), "etag": info["etag"]}  # fmt: skip
+                if info is not None and info["file"] == _identity(stat):
+                    return _described(info)
                 with path.open("rb") as f:
                     etag = hashlib.file_digest(f, _md5).hexdigest()
             except FileNotFoundError:
                 return None
-        return {"content_type": _UNKNOWN_TYPE, "size": str(identity[1]), "etag": etag}
+        if info is not None and info["etag"] == etag:  # same bytes, copied without their mtime
+            return _described(info)
+        return {"content_type": _UNKNOWN_TYPE, "size": str(stat.st_size), "etag": etag}
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -161,7 +162,7 @@ class FsBlobStore:
                 }
                 meta_tmp, _ = _temp_file(folder, lambda f: f.write(json.dumps(info).encode()))
                 temps.append(meta_tmp)
-                os.replace(data_tmp, path)  # the commit point; rename keeps the identity
+                os.replace(data_tmp, path)  # the commit point; a rename keeps size and mtime
                 os.replace(meta_tmp, _sidecar(path))
                 _fsync_dir(folder)
             except BaseException:
@@ -200,7 +201,12 @@ def _copy(chunks: Iterable[bytes], max_bytes: int | None, out: IO[bytes]) -> tup
 
 
 def _identity(stat: os.stat_result) -> list[int]:
-    return [stat.st_ino, stat.st_size, stat.st_mtime_ns]  # a list, as it comes back from JSON
+    return [stat.st_size, stat.st_mtime_ns]  # a list, as it comes back from JSON
+
+
+def _described(info: dict[str, Any]) -> dict[str, str]:
+    fixed = {"content_type": info["content_type"], "size": str(info["size"]), "etag": info["etag"]}
+    return {**info["metadata"], **fixed}
 
 
 def _sidecar(path: Path) -> Path:

@@ -22,9 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
 from imgpipe.model import ImageRecord, Page, Status
-from imgpipe.testing import decode_cursor, encode_cursor
 
 __all__ = ["SqliteMetadataStore"]
 
@@ -50,6 +50,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX image_tags_image ON image_tags (image_id)",
     ),
 )
+_BY_ID = "SELECT doc FROM images WHERE id = ?"
+_OLDEST_PROCESSED = (
+    "SELECT doc FROM images WHERE sha256 = ? AND status = 'processed'"
+    " ORDER BY created_at, id LIMIT 1"
+)
 
 
 class SqliteMetadataStore:
@@ -60,7 +65,11 @@ class SqliteMetadataStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     def create(self, record: ImageRecord) -> None:
         with self._transaction() as conn:
@@ -75,15 +84,14 @@ class SqliteMetadataStore:
 
     def get(self, image_id: str) -> ImageRecord | None:
         with self._errors():
-            row = self._conn().execute("SELECT doc FROM images WHERE id = ?", (image_id,))
-            found = row.fetchone()
+            found = self._conn().execute(_BY_ID, (image_id,)).fetchone()
         return _record(found[0]) if found else None
 
     def update(
         self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
     ) -> ImageRecord:
         with self._transaction() as conn:
-            found = conn.execute("SELECT doc FROM images WHERE id = ?", (image_id,)).fetchone()
+            found = conn.execute(_BY_ID, (image_id,)).fetchone()
             if found is None:
                 raise NotFoundError(f"no image {image_id}")
             current = _record(found[0])
@@ -138,15 +146,7 @@ class SqliteMetadataStore:
 
     def find_processed_by_sha256(self, sha256: str) -> ImageRecord | None:
         with self._errors():
-            found = (
-                self._conn()
-                .execute(
-                    "SELECT doc FROM images WHERE sha256 = ? AND status = 'processed'"
-                    " ORDER BY created_at, id LIMIT 1",
-                    (sha256,),
-                )
-                .fetchone()
-            )
+            found = self._conn().execute(_OLDEST_PROCESSED, (sha256,)).fetchone()
         return _record(found[0]) if found else None
 
     def delete(self, image_id: str) -> None:

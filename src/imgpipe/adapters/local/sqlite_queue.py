@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypedDict
+from typing import Any
 
 from imgpipe.errors import InternalError
 from imgpipe.model import Message
 
-__all__ = ["QueueStats", "SqliteQueue"]
+__all__ = ["SqliteQueue"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -35,15 +35,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 _POLL_FIRST_S = 0.02  # how soon a waiting receive first looks for sends from other processes
 _POLL_MAX_S = 0.25
 _BUSY_TIMEOUT_MS = 5000
-
-
-class QueueStats(TypedDict):
-    """Queue depth for ``/health``: message counts and the age of the oldest live message."""
-
-    visible: int
-    in_flight: int
-    dead: int
-    oldest_age_s: float
 
 
 class _Doorbell:
@@ -90,8 +81,8 @@ class SqliteQueue:
     durable once it returns. ``clock`` gives wall-clock seconds (shared by processes);
     ``wait_s`` is always real time. sqlite3 failures raise ``InternalError``.
 
-    Each thread gets its own connection; ``close()`` closes them all (reusing the queue after
-    it reopens lazily).
+    The file's folder must exist. Each thread gets its own connection; ``close()`` closes them
+    all (using the queue again reopens lazily).
     """
 
     def __init__(
@@ -110,26 +101,24 @@ class SqliteQueue:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InternalError(f"cannot create queue directory {self.path.parent}: {exc}") from exc
         self._bell = _doorbell(self.path, name)
-        with self._connection() as conn:
-            self._use_wal(conn)
-        with self._transaction() as conn:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                conn.execute(statement)
+        try:
+            with self._connection() as conn:
+                self._use_wal(conn)
+            with self._transaction() as conn:  # IF NOT EXISTS, serialised: safe for racing starters
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+        except BaseException:
+            self.close()
+            raise
 
     def send(self, body: Mapping[str, Any]) -> str:
         """Enqueue a JSON-serialisable ``body``; return the message id once it is committed."""
         message_id = uuid.uuid4().hex
-        encoded = json.dumps(dict(body))
-        with self._transaction() as conn:
-            now = self._clock()
+        encoded, now = json.dumps(dict(body)), self._clock()
+        with self._connection() as conn:  # one statement: atomic and committed on return
             conn.execute(
-                "INSERT INTO messages (id, queue, body, sent_at, visible_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES (?,?,?,?,?)",
                 (message_id, self.name, encoded, now, now),
             )
         self._bell.ring()
@@ -174,7 +163,12 @@ class SqliteQueue:
                 for rowid, message_id, body, count, sent_at in rows:
                     after = (sent_at, rowid)
                     if count >= self.max_receives:
-                        self._bury(conn, message_id, now)
+                        conn.execute(
+                            "INSERT OR REPLACE INTO dead_letters SELECT id, queue, body,"
+                            " receive_count, ? FROM messages WHERE rowid = ?",
+                            (now, rowid),
+                        )
+                        conn.execute("DELETE FROM messages WHERE rowid = ?", (rowid,))
                         continue
                     receipt = f"{message_id}:{uuid.uuid4().hex}"
                     conn.execute(
@@ -189,17 +183,9 @@ class SqliteQueue:
             ).fetchone()
         return out, next_visible_at
 
-    def _bury(self, conn: sqlite3.Connection, message_id: str, now: float) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO dead_letters (id, queue, body, receive_count, failed_at)"
-            " SELECT id, queue, body, receive_count, ? FROM messages WHERE id = ?",
-            (now, message_id),
-        )
-        conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-
     def delete(self, receipt: str) -> None:
         """Delete the message if ``receipt`` is its latest; otherwise do nothing."""
-        with self._transaction() as conn:
+        with self._connection() as conn:
             conn.execute(
                 "DELETE FROM messages WHERE id = ? AND queue = ? AND receipt = ?",
                 (receipt.split(":", 1)[0], self.name, receipt),
@@ -207,7 +193,7 @@ class SqliteQueue:
 
     def change_visibility(self, receipt: str, visibility_s: float) -> None:
         """Make the message visible ``visibility_s`` from now if ``receipt`` is its latest."""
-        with self._transaction() as conn:
+        with self._connection() as conn:
             conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE id = ? AND queue = ? AND receipt = ?",
                 (self._clock() + visibility_s, receipt.split(":", 1)[0], self.name, receipt),
@@ -228,7 +214,7 @@ class SqliteQueue:
 
     def delete_dead_letter(self, message_id: str) -> None:
         """Forget a dead letter; an unknown id is a no-op."""
-        with self._transaction() as conn:
+        with self._connection() as conn:
             conn.execute(
                 "DELETE FROM dead_letters WHERE id = ? AND queue = ?", (message_id, self.name)
             )
@@ -247,7 +233,7 @@ class SqliteQueue:
         self._bell.ring()
         return moved
 
-    def stats(self) -> QueueStats:
+    def stats(self) -> dict[str, float]:
         """Counts of visible, in-flight and dead messages and the oldest live message's age."""
         with self._connection() as conn:
             now = self._clock()
@@ -258,7 +244,7 @@ class SqliteQueue:
                 (now, now, self.name, self.name),
             ).fetchone()
         age = 0.0 if oldest is None else max(now - oldest, 0.0)
-        return QueueStats(visible=visible, in_flight=in_flight, dead=dead, oldest_age_s=age)
+        return {"visible": visible, "in_flight": in_flight, "dead": dead, "oldest_age_s": age}
 
     def close(self) -> None:
         """Close every thread's connection."""
@@ -307,14 +293,13 @@ class SqliteQueue:
         while True:
             try:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
             except sqlite3.OperationalError:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(_POLL_FIRST_S)
-                continue
-            if mode != "wal":
-                raise InternalError(f"queue file {self.path} cannot use WAL (mode {mode})")
-            return
+        if mode != "wal":
+            raise InternalError(f"queue file {self.path} cannot use WAL (mode {mode})")
 
     def _connect(self) -> sqlite3.Connection:
         # check_same_thread=False only so close() can close other threads' connections; each
@@ -324,10 +309,12 @@ class SqliteQueue:
         conn.execute("PRAGMA synchronous = FULL")  # a returned send survives a power cut
         with self._lock:
             # Threads come and go (one per HTTP request); close what dead ones left behind.
-            alive = [(t, c) for t, c in self._connections if t.is_alive()]
-            for thread, stale in self._connections:
-                if not thread.is_alive():
-                    stale.close()
-            self._connections = [*alive, (threading.current_thread(), conn)]
+            kept = [(threading.current_thread(), conn)]
+            for thread, other in self._connections:
+                if thread.is_alive():
+                    kept.append((thread, other))
+                else:
+                    other.close()
+            self._connections = kept
             self._local.conn = conn
         return conn
