@@ -147,6 +147,8 @@ class InMemoryQueue:
         self._messages: dict[str, dict[str, Any]] = {}
         self._dead: dict[str, Message] = {}
         self._cond = threading.Condition()
+        self._sequence = 0
+        self._sent_at: dict[str, float] = {}
 
     def send(self, body: Mapping[str, Any]) -> str:
         message_id = uuid.uuid4().hex
@@ -167,7 +169,9 @@ class InMemoryQueue:
         deadline = time.monotonic() + wait_s
         with self._cond:
             while True:
-                found = self._take(max_messages, visibility_s or self.visibility_s)
+                found = self._take(
+                    max_messages, self.visibility_s if visibility_s is None else visibility_s
+                )
                 remaining = deadline - time.monotonic()
                 if found or remaining <= 0:
                     return found
@@ -218,7 +222,7 @@ class InMemoryQueue:
     def stats(self) -> Mapping[str, float]:
         now = self._clock()
         visible = [m for m in self._messages.values() if m["visible_at"] <= now]
-        oldest = min((m["sent"] for m in self._messages.values()), default=now)
+        oldest = min((self._sent_at.get(k, now) for k in self._messages), default=now)
         return {"visible": len(visible), "in_flight": len(self._messages) - len(visible),
                 "dead": len(self._dead), "oldest_age_s": now - oldest}  # fmt: skip
 
