@@ -460,7 +460,9 @@ def _cpu_model() -> str:
 def _machine_lines(f: Findings) -> list[str]:
     info = f.speed["imgpipe"][0].info
     pil = f"Pillow {PIL.__version__}"
-    codecs = f"libjpeg-turbo {features.version('jpg')}, libwebp {features.version('webp')}"
+    codecs = (
+        f"libjpeg-turbo {features.version('libjpeg_turbo')}, libwebp {features.version('webp')}"
+    )
     return [
         f"- nproc: {os.cpu_count()} ({_cpu_model()}); {platform.platform()}",
         f"- Python {platform.python_version()}; {pil} ({codecs}); "

@@ -7,6 +7,7 @@ against them too), keep everything in dicts, and take a ``clock`` so time can be
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -153,12 +154,15 @@ class InMemoryQueue:
     def send(self, body: Mapping[str, Any]) -> str:
         message_id = uuid.uuid4().hex
         with self._cond:
+            self._sequence += 1
+            self._sent_at[message_id] = self._clock()
             self._messages[message_id] = {
-                "body": dict(body),
+                # JSON round trip: SQS carries strings, so a body that is not JSON fails here too.
+                "body": json.loads(json.dumps(body)),
                 "visible_at": self._clock(),
                 "count": 0,
                 "receipt": None,
-                "sent": self._clock(),
+                "sent": self._sequence,
             }
             self._cond.notify_all()
         return message_id
