@@ -5,12 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 OUT    ?= imgpipe-out
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DATA   ?= imgpipe-data
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt bench demo clean
+.PHONY: help venv run test lint fmt bench demo process clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 venv: $(STAMP)  ## create .venv and install imgpipe with its dev tools (fast when nothing changed)
 
@@ -23,7 +26,11 @@ $(STAMP): pyproject.toml
 demo: venv  ## generate a small folder of demo photos in ./demo
 	$(BIN)/python -m imgpipe.demo $(DEMO)
 
-run: demo  ## process the demo folder with the batch CLI into ./imgpipe-out
+run: venv  ## start the local service (API + workers) on http://127.0.0.1:8080 (HOST=, PORT=)
+	@echo "imgpipe: starting on http://$(HOST):$(PORT) - try: curl -F file=@photo.jpg http://$(HOST):$(PORT)/images"
+	$(BIN)/imgpipe serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+process: demo  ## process the demo folder with the batch CLI into ./imgpipe-out
 	$(BIN)/imgpipe process $(DEMO) --out $(OUT)
 	@echo "renditions and metadata.json files are in ./$(OUT)"
 
@@ -43,4 +50,4 @@ bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (o
 	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 
 clean:  ## remove the venv and generated output
-	rm -rf $(VENV) $(OUT) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache
