@@ -48,6 +48,7 @@ test: lint  ## lint, then the whole test suite (warnings are errors; no tests co
 
 bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (or BENCH_DIR=...)
 	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
+	$(BIN)/python benchmarks/service_bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 
 clean:  ## remove the venv and generated output
 	rm -rf $(VENV) $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache
