@@ -7,6 +7,7 @@ entrypoints reads the environment.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -106,6 +107,12 @@ class RenditionSpec:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
             raise ConfigError(f"rendition {self.name!r}: formats must be among {FORMATS}")
+        for fmt, quality in self.quality.items():
+            if fmt not in FORMATS or isinstance(quality, bool) or not 1 <= quality <= 100:
+                raise ConfigError(
+                    f"rendition {self.name!r}: quality must map a format to 1..100, "
+                    f"got {fmt!r}: {quality!r}"
+                )
 
 
 def default_renditions() -> tuple[RenditionSpec, ...]:
@@ -168,30 +175,27 @@ class Settings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<mapping>") -> Settings:
         """Build settings from the parsed TOML structure; unknown keys are an error, not ignored."""
-        known = {"limits", "renditions", "quality", "encoding", "metadata", "service"}
-        if unknown := set(data) - known:
+        if unknown := set(data) - {"renditions", *_SECTIONS}:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}")
+        flat: dict[str, str | int | float | bool] = {}
+        for section, keys in _SECTIONS.items():
+            values = data.get(section, {})
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{source}: [{section}] must be a table")
+            if unknown := set(values) - set(keys):
+                raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in [{section}]")
+            flat.update(values)
         try:
-            limits = Limits(**data.get("limits", {}))
-            encoding = Encoding(**{**data.get("quality", {}), **data.get("encoding", {})})
-            keep_gps = bool(data.get("metadata", {}).get("keep_gps", False))
-            service = Service(**data.get("service", {}))
-            renditions = (
-                tuple(
-                    RenditionSpec(**{**r, "formats": tuple(r.get("formats", ("jpeg", "webp")))})
-                    for r in data.get("renditions", [])
-                )
-                or default_renditions()
+            renditions = tuple(
+                RenditionSpec(**{**r, "formats": tuple(r.get("formats", ("jpeg", "webp")))})
+                for r in data.get("renditions", [])
             )
         except TypeError as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
-        return cls(
-            limits=limits,
-            renditions=renditions,
-            encoding=encoding,
-            keep_gps=keep_gps,
-            service=service,
-        )
+            raise ConfigError(f"{source}: [[renditions]]: {exc}") from exc
+        try:
+            return cls(renditions=renditions or default_renditions()).with_flat(flat)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.message}") from exc
 
     def with_flat(self, flat: Mapping[str, str | int | float | bool]) -> Settings:
         """Apply flat overrides (environment-style names) with type conversion and checks."""
@@ -237,6 +241,22 @@ class Settings:
 _LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 _ENCODING_KEYS = tuple(f.name for f in fields(Encoding))
 _SERVICE_KEYS = tuple(f.name for f in fields(Service))
+_QUALITY_KEYS = ("jpeg", "webp", "avif")
+# TOML section -> the flat keys it may hold ([quality] and [encoding] both feed Encoding).
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "limits": _LIMIT_KEYS,
+    "quality": _QUALITY_KEYS,
+    "encoding": _ENCODING_KEYS,
+    "metadata": ("keep_gps",),
+    "service": _SERVICE_KEYS,
+}
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "jpeg": (1, 100),
+    "webp": (1, 100),
+    "avif": (1, 100),
+    "webp_effort": (0, 6),
+    "avif_effort": (0, 9),
+}
 _FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, *_SERVICE_KEYS, "keep_gps")
 
 
@@ -253,10 +273,16 @@ def _to_bool(name: str, raw: str | int | float | bool) -> bool:
 
 def _to_number(name: str, raw: str | int | float | bool, owner: object) -> int | float:
     kind = type(getattr(owner, name))
+    if isinstance(raw, bool):
+        raise ConfigError(f"{name}: expected a {kind.__name__}, got {raw!r}")
     try:
         value = kind(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{name}: expected a {kind.__name__}, got {raw!r}") from exc
-    if value <= 0:
-        raise ConfigError(f"{name}: must be positive, got {raw!r}")
+    if name in _BOUNDS:
+        low, high = _BOUNDS[name]
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: must be between {low} and {high}, got {raw!r}")
+    elif not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name}: must be a positive finite number, got {raw!r}")
     return value  # type: ignore[no-any-return]

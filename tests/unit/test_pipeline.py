@@ -178,12 +178,6 @@ def test_animated_avif_is_recognised_as_avif() -> None:
     assert sniff(F.animated_avif()) is SourceFormat.AVIF
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: formats.py accepts the 'avis' brand as AVIF, but validation._inspect_vips and "
-    "render._decode open it with new_from_buffer/thumbnail_buffer, whose format sniffing does "
-    "not know 'avis'; a valid animated AVIF is refused as 'corrupt'. heifload_buffer opens it.",
-)
 def test_animated_avif_renders_its_first_frame() -> None:
     """A valid AVIF image sequence is processed like an animated GIF: first frame, still output."""
     processed = process(F.animated_avif(), SETTINGS)

@@ -283,11 +283,6 @@ def test_default_renditions_are_fresh_and_valid() -> None:
 # --- known bugs ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py from_mapping uses bool() on [metadata] keep_gps, so the string "
-    '"false" turns GPS keeping ON; it should go through _to_bool or demand a TOML boolean',
-)
 def test_keep_gps_string_false_does_not_keep_gps(tmp_path: Path) -> None:
     """``keep_gps = "false"`` must not switch GPS keeping on (refuse it or read it as false)."""
     path = _toml(tmp_path, '[metadata]\nkeep_gps = "false"\n')
@@ -298,22 +293,12 @@ def test_keep_gps_string_false_does_not_keep_gps(tmp_path: Path) -> None:
     assert settings.keep_gps is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py from_mapping ignores unknown keys in [metadata] (e.g. a typo "
-    "'keep_gsp'), against its own rule that unknown keys are an error",
-)
 def test_unknown_metadata_key_is_a_config_error(tmp_path: Path) -> None:
     """A typo in [metadata] is refused like a typo in any other section."""
     with pytest.raises(ConfigError):
         Settings.load(config=_toml(tmp_path, "[metadata]\nkeep_gsp = true\n"), environ={})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py from_mapping passes [limits]/[quality] values to the dataclasses "
-    "unchecked: a string or negative limit loads and fails later with a bare TypeError",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -328,11 +313,6 @@ def test_toml_values_are_checked_like_environment_values(tmp_path: Path, text: s
         Settings.load(config=_toml(tmp_path, text), environ={})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py never range-checks encoder settings: quality 500 or webp_effort 9 "
-    "loads, then libvips prints a GLib-CRITICAL and silently encodes at its own default",
-)
 @pytest.mark.parametrize(
     "source",
     [
@@ -347,11 +327,6 @@ def test_encoder_settings_are_range_checked(source: dict[str, Any]) -> None:
         Settings.load(**source)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py _to_number accepts 'nan' and 'inf' for float settings "
-    "(timeout_s), since nan <= 0 is False; it should require a finite number",
-)
 @pytest.mark.parametrize("raw", ["nan", "inf"])
 def test_timeout_must_be_finite(raw: str) -> None:
     """A non-finite timeout is refused."""
@@ -359,11 +334,6 @@ def test_timeout_must_be_finite(raw: str) -> None:
         Settings.load(environ={"IMGPIPE_TIMEOUT_S": raw})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py RenditionSpec.__post_init__ does not check 'quality': unknown "
-    "formats are ignored and out-of-range values reach the encoder (see the range-check bug)",
-)
 @pytest.mark.parametrize(
     "quality",
     [pytest.param({"jpeg": 500}, id="jpeg-500"), pytest.param({"jpg": 80}, id="unknown-format")],

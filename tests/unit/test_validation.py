@@ -306,15 +306,7 @@ def test_signature_without_an_image_is_a_rejection_not_a_crash(data: bytes) -> N
     "make",
     [
         pytest.param(F.avif, id="avif"),
-        pytest.param(
-            F.heic,
-            id="heic",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: validation._inspect_heif (and render._heif_to_vips) do not catch "
-                "SyntaxError, which pillow-heif raises for libheif 'Unsupported feature' errors",
-            ),
-        ),
+        pytest.param(F.heic, id="heic"),
     ],
 )
 def test_heif_container_with_an_unknown_box_version_is_a_rejection(
@@ -326,12 +318,6 @@ def test_heif_container_with_an_unknown_box_version_is_a_rejection(
     assert caught.value.http_status == 422
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validation._inspect_vips calls image.get_fields(); pyvips decodes every field "
-    "name as UTF-8, and libvips names PNG text fields after their (Latin-1) keyword, so a "
-    "PNG with a keyword like 'Légende' raises UnicodeDecodeError. Use get_typeof(name) instead.",
-)
 def test_png_with_a_latin1_text_keyword_is_inspected() -> None:
     """PNG keywords are Latin-1 by the spec; such a PNG is inspected like any other."""
     assert inspect(F.png_latin1_keyword(), Limits()).width == 60

@@ -53,7 +53,12 @@ def _read(blob: bytes, keep_gps: bool) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for name, tag in _IFD0.items():
-        _put(out, name, _safe_get(exif, tag))
+        value = _safe_get(exif, tag)
+        if name == "orientation":
+            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8:
+                out[name] = value
+        elif isinstance(value, str | bytes):  # a mistyped tag (a number for Make) is dropped
+            _put(out, name, value)
     sub = _sub_ifd(exif, _EXIF_IFD)
     _put(out, "lens", _join(_safe_get(sub, _LENS_MAKE), _safe_get(sub, _LENS_MODEL)))
     _put(
@@ -69,8 +74,6 @@ def _read(blob: bytes, keep_gps: bool) -> dict[str, Any]:
     iso = _safe_get(sub, _ISO)
     _put(out, "iso", _number(iso[0] if isinstance(iso, tuple) and iso else iso))
     _put(out, "focal_length_mm", _number(_safe_get(sub, _FOCAL_LENGTH)))
-    if isinstance(out.get("orientation"), float):
-        out["orientation"] = int(out["orientation"])
     gps = _sub_ifd(exif, _GPS_IFD)
     has_gps = bool(_safe_get(gps, 2) and _safe_get(gps, 4))
     out["has_gps"] = has_gps
@@ -104,6 +107,7 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
 
 def _join(*parts: Any) -> str | None:
     texts = [p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p in parts]
+    texts = [t for t in texts if isinstance(t, str)]
     words = [t.replace("\x00", "").strip() for t in texts if isinstance(t, str)]
     joined = " ".join(w for w in words if w)
     return joined or None

@@ -35,7 +35,7 @@ def sanitize(value: str, limit: int = MAX_FIELD_BYTES) -> str:
     encoded = cleaned.encode("utf-8")
     if len(encoded) <= limit:
         return cleaned
-    return encoded[:limit].decode("utf-8", "ignore")
+    return encoded[:limit].decode("utf-8", "ignore").rstrip()
 
 
 def build_metadata(

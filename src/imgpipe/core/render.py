@@ -69,8 +69,16 @@ def _decode(data: bytes, info: SourceInfo, size: tuple[int, int]) -> pyvips.Imag
     # source the sRGB -> sRGB transform is an identity (pixel-identical output), yet libvips
     # still runs it per output pixel: 0.4-0.9 s CPU per 8 MP+ photo, most of the decode time.
     profile = {"export_profile": "srgb"} if _needs_colour_management(info) else {}
-    if info.format is SourceFormat.HEIF:
-        image = _heif_to_vips(data).thumbnail_image(
+    if info.format in (SourceFormat.HEIF, SourceFormat.AVIF):
+        # libheif applies irot/imir itself, and neither format shrinks on load, so decoding
+        # first loses nothing. AVIF goes to its loader by name: libvips' sniffing misses the
+        # ``avis`` (animated AVIF) brand.
+        source = (
+            _heif_to_vips(data)
+            if info.format is SourceFormat.HEIF
+            else pyvips.Image.heifload_buffer(data, fail_on="error")
+        )
+        image = source.thumbnail_image(
             width, height=height, size="force", no_rotate=True, **profile
         )
     elif (shrink := _jpeg_shrink(info, size)) > 1:
@@ -111,7 +119,7 @@ def _heif_to_vips(data: bytes) -> pyvips.Image:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         primary = heif[heif.primary_index]
         array = np.asarray(primary)
-    except (ValueError, RuntimeError, OSError, EOFError) as exc:
+    except (ValueError, RuntimeError, OSError, EOFError, SyntaxError) as exc:
         raise translate_error(exc, SourceFormat.HEIF, data) from exc
     image = pyvips.Image.new_from_array(array, interpretation="srgb")
     if icc := primary.info.get("icc_profile"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import pillow_heif
 
@@ -86,10 +87,14 @@ def inspect(data: bytes, limits: Limits) -> SourceInfo:
 
 def _inspect_vips(data: bytes, fmt: SourceFormat) -> SourceInfo:
     try:
-        image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
-        fields = set(image.get_fields())
-        orientation = image.get("orientation") if "orientation" in fields else 1
-        frames = image.get("n-pages") if "n-pages" in fields else 1
+        image = _open_vips(data, fmt)
+
+        def field(name: str) -> Any:
+            # get_typeof, not get_fields: PNG text keywords are Latin-1 and would not decode.
+            return image.get(name) if image.get_typeof(name) else None
+
+        orientation = field("orientation") or 1
+        frames = field("n-pages") or 1
         # libvips reads TIFF/HEIF as a page stack; only GIF/WebP pages are animation frames.
         return SourceInfo(
             format=fmt,
@@ -102,11 +107,19 @@ def _inspect_vips(data: bytes, fmt: SourceFormat) -> SourceInfo:
             bit_depth=_BITS.get(image.format, 8),
             interpretation=str(image.interpretation),
             has_alpha=bool(image.hasalpha()),
-            exif=image.get("exif-data") if "exif-data" in fields else None,
-            icc=image.get("icc-profile-data") if "icc-profile-data" in fields else None,
+            exif=field("exif-data"),
+            icc=field("icc-profile-data"),
         )
     except VipsError as exc:
         raise translate_error(exc, fmt, data) from exc
+
+
+def _open_vips(data: bytes, fmt: SourceFormat) -> pyvips.Image:
+    """Open lazily (header only). AVIF goes straight to the HEIF loader: libvips' sniffing does
+    not know the ``avis`` (animated AVIF) brand."""
+    if fmt is SourceFormat.AVIF:
+        return pyvips.Image.heifload_buffer(data, access="sequential", fail_on="error")
+    return pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
 
 
 def _inspect_heif(data: bytes) -> SourceInfo:
@@ -130,7 +143,7 @@ def _inspect_heif(data: bytes) -> SourceInfo:
             exif=_blob(primary.info.get("exif")),
             icc=_blob(primary.info.get("icc_profile")),
         )
-    except (ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError) as exc:
+    except (ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError, SyntaxError) as exc:
         raise translate_error(exc, SourceFormat.HEIF, data) from exc
 
 
