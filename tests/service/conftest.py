@@ -7,7 +7,7 @@ that a whole upload-process-query cycle takes milliseconds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -42,6 +42,7 @@ class Pipeline:
     records: InMemoryMetadataStore
     queue: InMemoryQueue
     clock: ManualClock
+    signer: HmacUploadSigner
 
     def run_worker(self) -> list[ImageRecord]:
         """Receive every visible job, process it and delete it, as a healthy worker does."""
@@ -56,9 +57,9 @@ class Pipeline:
         """The same stores and queue behind a new service with other settings (a redeploy)."""
         s = self.service
         service = ImageService(s.blobs, s.records, s.queue, s.tagger, s.signer, settings)
-        return Pipeline(service, self.blobs, self.records, self.queue, self.clock)
+        return replace(self, service=service)
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def blob_keys(self, prefix: str = "") -> list[str]:
         return list(self.blobs.list(prefix))
 
 
@@ -86,7 +87,7 @@ def make_pipeline(clock: ManualClock, settings: Settings) -> MakePipeline:
         queue = InMemoryQueue(VISIBILITY_S, max_receives, clock)
         signer = HmacUploadSigner(SECRET, UPLOAD_URL, clock=clock)
         service = ImageService(blobs, records, queue, tagger or FixedTagger(), signer, settings)
-        return Pipeline(service, blobs, records, queue, clock)
+        return Pipeline(service, blobs, records, queue, clock, signer)
 
     return make
 

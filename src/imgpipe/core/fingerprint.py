@@ -33,7 +33,9 @@ def fingerprint(sample: Sample) -> Fingerprint:
     chroma = rgb.max(axis=2) - rgb.min(axis=2)
     return {
         "phash": str(imagehash.phash(pil)),
-        "blurhash": blurhash.encode(sample.tolist(), components_x=xc, components_y=yc),
+        # A placeholder is a blur: every other pixel is plenty, and the encoder is pure Python
+        # (13 % of all CPU per image at the full 64 px sample, a quarter of that here).
+        "blurhash": blurhash.encode(sample[::2, ::2].tolist(), components_x=xc, components_y=yc),
         "dominant_colors": _dominant(pil),
         "brightness": round(float(luma.mean()) / 255, 4),
         "colorfulness": round(float(chroma.mean()) / 255, 4),
