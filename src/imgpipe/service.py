@@ -31,7 +31,7 @@ from imgpipe.errors import (
     UnsupportedTypeError,
 )
 from imgpipe.events import object_created_event, parse_event
-from imgpipe.keys import RAW_PREFIX, id_from_key, new_id, raw_key, rendition_key
+from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, id_from_key, new_id, raw_key, rendition_key
 from imgpipe.model import TERMINAL, ImageRecord, Page, Status
 from imgpipe.ports import BlobStore, MetadataStore, PresignedPost, Queue, Tagger, UploadSigner
 from imgpipe.settings import Settings
@@ -112,7 +112,8 @@ class ImageService:
             )
         image_id = new_id()
         key = raw_key(image_id)
-        post = self.signer.presign_post(key, content_type, self.settings.limits.max_bytes,
+        # The grant allows at most the declared size: a client cannot declare 1 KB and send 25 MB.
+        post = self.signer.presign_post(key, content_type, size,
                                         self.settings.service.upload_expiry_s)  # fmt: skip
         self.records.create(ImageRecord(id=image_id, status="pending", raw_key=key,
                                         created_at=now_iso(), filename=_clean_filename(filename),
@@ -136,7 +137,8 @@ class ImageService:
         image_id = id_from_key(key)
         head = self.blobs.head(key)
         if head is None:
-            return None  # deleted since the event was sent
+            self._remove_renditions(image_id)  # deleted since the event was sent
+            return None
         record = self.records.get(image_id) or self._adopt(image_id, key, head)
         data = self.blobs.get(key)
         sha256 = hashlib.sha256(data).hexdigest()
@@ -145,10 +147,21 @@ class ImageService:
         record = self.records.update(image_id, _PROCESSABLE, {
             "status": "processing", "sha256": sha256, "bytes": len(data)})  # fmt: skip
         try:
-            return self._render(record, data, sha256)
-        except RejectedError as exc:
-            changes = {"status": "rejected", "error": exc.to_dict(), "processed_at": now_iso()}
-            return self.records.update(image_id, _PROCESSABLE, changes)
+            try:
+                return self._render(record, data, sha256)
+            except RejectedError as exc:
+                changes = {"status": "rejected", "error": exc.to_dict(), "processed_at": now_iso()}
+                return self.records.update(image_id, _PROCESSABLE, changes)
+        except NotFoundError:
+            # The image was deleted while it was being processed: leave nothing behind.
+            if self.records.get(image_id) is None:
+                self._remove_renditions(image_id)
+                return None
+            raise
+
+    def _remove_renditions(self, image_id: str) -> None:
+        for key in list(self.blobs.list(f"{PROCESSED_PREFIX}{image_id}/")):
+            self.blobs.delete(key)
 
     def _adopt(self, image_id: str, key: str, head: Any) -> ImageRecord:
         """Create the record of a raw object that has none (its creation was interrupted)."""
@@ -163,7 +176,7 @@ class ImageService:
 
     def _render(self, record: ImageRecord, data: bytes, sha256: str) -> ImageRecord:
         original = self.records.find_processed_by_sha256(sha256)
-        if original is not None and original.id != record.id:
+        if original is not None and self._reusable(original, record):
             renditions = self._copy_renditions(original, record.id)
             metadata, tags, duplicate_of = original.metadata, original.tags, original.id
         else:
@@ -184,6 +197,16 @@ class ImageService:
             "width": metadata["width"], "height": metadata["height"],
             "format": metadata["format"], "metadata": metadata, "renditions": renditions,
             "tags": tags, "duplicate_of": duplicate_of})  # fmt: skip
+
+    def _reusable(self, original: ImageRecord, record: ImageRecord) -> bool:
+        """An older image with this content, rendered with the presets in force now."""
+        wanted = {(s.name, f) for s in self.settings.renditions for f in s.formats}
+        made = {(r["name"], r["format"]) for r in original.renditions}
+        return (
+            original.id != record.id
+            and (original.created_at, original.id) < (record.created_at, record.id)
+            and made == wanted
+        )
 
     def _copy_renditions(self, original: ImageRecord, image_id: str) -> list[dict[str, Any]]:
         """Reuse an identical image's renditions: copied bytes, no decoding or encoding."""
@@ -234,8 +257,7 @@ class ImageService:
         if record is not None:
             for rendition in record.renditions:
                 self.blobs.delete(rendition["key"])
-        for key in list(self.blobs.list(f"processed/{image_id}/")):
-            self.blobs.delete(key)
+        self._remove_renditions(image_id)
         self.blobs.delete(raw_key(image_id))
         self.records.delete(image_id)
 
@@ -293,6 +315,8 @@ class ImageService:
                 self.mark_failed(id_from_key(obj.key), ImgpipeError(
                     f"processing failed {message.receive_count} times; the job is in the "
                     "dead-letter queue"))  # fmt: skip
+            # Handled: an old dead letter must not fail the image again after a reprocess.
+            self.queue.delete_dead_letter(message.id)
         return len(dead)
 
 

@@ -20,7 +20,13 @@ from pydantic import BaseModel, Field
 
 from imgpipe import __version__
 from imgpipe.api.forms import parse_form_bytes
-from imgpipe.errors import BadRequestError, EmptyError, ImgpipeError, NotFoundError
+from imgpipe.errors import (
+    BadRequestError,
+    EmptyError,
+    ImgpipeError,
+    NotFoundError,
+    TooLargeBytesError,
+)
 from imgpipe.keys import is_id
 from imgpipe.model import ImageRecord
 from imgpipe.service import ImageService
@@ -139,6 +145,14 @@ def present(record: ImageRecord) -> ImageOut:
     )  # fmt: skip
 
 
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison against an If-None-Match list (or ``*``)."""
+    if not if_none_match:
+        return False
+    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
 def _errors(status: int, description: str) -> dict[int, Any]:
     return {status: {"description": description,
                      "content": {JSON: {"model": ErrorOut}}}}  # fmt: skip
@@ -184,9 +198,15 @@ def build_api(service: ImageService) -> APIGatewayHttpResolver:  # noqa: PLR0915
         event = app.current_event
         body = event.body or ""
         raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-        content_type = (event.headers.get("content-type") or "").lower()
-        if content_type.startswith("multipart/form-data"):
-            form = parse_form_bytes(raw, content_type, service.settings.service.direct_max_bytes)
+        content_type = event.headers.get("content-type") or ""  # the boundary is case-sensitive
+        if content_type.lower().startswith("multipart/form-data"):
+            cap = service.settings.service.direct_max_bytes
+            try:
+                form = parse_form_bytes(raw, content_type, cap)
+            except TooLargeBytesError as exc:
+                raise TooLargeBytesError(
+                    f"{exc.message}; use POST /uploads for larger files"
+                ) from exc
             try:
                 raw, filename = form.read_file(), filename or form.filename
             finally:
@@ -250,15 +270,15 @@ def build_api(service: ImageService) -> APIGatewayHttpResolver:  # noqa: PLR0915
         headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable",
                    "X-Content-Type-Options": "nosniff",
                    "Content-Disposition": f'inline; filename="{image_id}-{filename}"'}  # fmt: skip
-        if (app.current_event.headers.get("if-none-match") or "") == etag:
+        if _etag_matches(app.current_event.headers.get("if-none-match"), etag):
             return Response(304, content_type, b"", headers=headers)
         return Response(200, content_type, data, headers=headers)
 
     @app.delete("/images/<image_id>", summary="Delete an image, its original and renditions")
-    def delete_image(image_id: str) -> Response[None]:
+    def delete_image(image_id: str) -> Response[str]:
         if is_id(image_id):
             service.delete(image_id)
-        return Response(204, JSON, None)
+        return Response(204, None, "")
 
     @app.post("/images/<image_id>/reprocess", summary="Process an image again",
               responses={202: {"description": "Queued", "content": {JSON: {"model": Accepted}}},
