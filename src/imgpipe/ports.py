@@ -69,6 +69,11 @@ class BlobStore(Protocol):
         """Every key under ``prefix``, in key order."""
         ...
 
+    def download_url(self, key: str, filename: str, expires_s: int) -> str | None:
+        """A time-limited URL that serves ``key`` directly (S3 presigned GET), or ``None`` when
+        this store has none - the API then streams the bytes itself."""
+        ...
+
 
 class MetadataStore(Protocol):
     """Image records by id, with conditional status transitions (DynamoDB condition semantics).

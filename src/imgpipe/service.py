@@ -36,13 +36,14 @@ from imgpipe.model import TERMINAL, ImageRecord, Page, Status
 from imgpipe.ports import BlobStore, MetadataStore, PresignedPost, Queue, Tagger, UploadSigner
 from imgpipe.settings import Settings
 
-__all__ = ["ImageService", "UploadTicket", "now_iso"]
+__all__ = ["Delivery", "ImageService", "UploadTicket", "now_iso"]
 
 log = logging.getLogger("imgpipe.service")
 
 RAW_BUCKET = "raw"
 _ACCEPTED_MIME = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
                   "image/heic", "image/heif", "image/tiff"}  # fmt: skip
+_DOWNLOAD_URL_S = 300
 _PROCESSABLE: frozenset[Status] = frozenset({"pending", "processing"})
 _CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
                   "png": "image/png"}  # fmt: skip
@@ -51,6 +52,16 @@ _CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif
 def now_iso() -> str:
     """UTC now as ISO 8601 with microseconds (sortable as text)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A rendition to send: ``redirect`` (a presigned URL) or ``data`` (the bytes)."""
+
+    content_type: str
+    etag: str
+    data: bytes | None = None
+    redirect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +199,8 @@ class ImageService:
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)
                 self.blobs.put(key, rendition.data, _CONTENT_TYPES[rendition.extension])
-                renditions.append({**rendition.describe(), "key": key})
+                etag = hashlib.sha256(rendition.data).hexdigest()[:32]
+                renditions.append({**rendition.describe(), "key": key, "etag": etag})
             metadata, tags, duplicate_of = done.metadata, [t.to_dict() for t in done.tags], None
             record = self.records.update(record.id, _PROCESSABLE, {"content_type": content_type})
         self._drop_stale(record, {r["key"] for r in renditions})
@@ -241,15 +253,22 @@ class ImageService:
              cursor: str | None = None) -> Page:  # fmt: skip
         return self.records.list(status=status, tag=tag, limit=limit, cursor=cursor)
 
-    def rendition(self, image_id: str, filename: str) -> tuple[bytes, str, str]:
-        """Bytes, content type and ETag of one rendition; ``NotFoundError`` when absent."""
+    def rendition(self, image_id: str, filename: str) -> Delivery:
+        """How to deliver one rendition: a redirect URL where the store has one, else the
+        bytes; ``NotFoundError`` when the image or rendition does not exist."""
         record = self.get(image_id)
         match = next((r for r in record.renditions if r["key"].endswith(f"/{filename}")), None)
         if match is None or record.status != "processed":
             raise NotFoundError(f"image {image_id} has no rendition {filename}")
+        content_type = _CONTENT_TYPES[filename.rsplit(".", 1)[1]]
+        etag = f'"{match.get("etag", "")}"'
+        url = self.blobs.download_url(match["key"], f"{image_id}-{filename}", _DOWNLOAD_URL_S)
+        if url is not None:
+            return Delivery(content_type=content_type, etag=etag, redirect=url)
         data = self.blobs.get(match["key"])
-        etag = hashlib.sha256(data).hexdigest()[:32]
-        return data, _CONTENT_TYPES[filename.rsplit(".", 1)[1]], f'"{etag}"'
+        if etag == '""':
+            etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+        return Delivery(content_type=content_type, etag=etag, data=data)
 
     def delete(self, image_id: str) -> None:
         """Remove the raw object, every rendition and the record; idempotent."""

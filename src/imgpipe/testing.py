@@ -70,6 +70,9 @@ class InMemoryBlobStore:
     def list(self, prefix: str) -> Iterator[str]:
         return iter(sorted(k for k in self._objects if k.startswith(prefix)))
 
+    def download_url(self, key: str, filename: str, expires_s: int) -> str | None:
+        return None
+
 
 class InMemoryMetadataStore:
     """Records in a dict, with the same conditional-update semantics as the real stores."""

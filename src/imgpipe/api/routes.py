@@ -266,13 +266,17 @@ def build_api(service: ImageService) -> APIGatewayHttpResolver:  # noqa: PLR0915
     def get_rendition(image_id: str, filename: str):  # type: ignore[no-untyped-def]
         if not set(filename) <= _FILENAME_CHARS or filename.count(".") != 1:
             raise NotFoundError("no such rendition")
-        data, content_type, etag = service.rendition(_image_id(image_id), filename)
-        headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable",
+        delivery = service.rendition(_image_id(image_id), filename)
+        headers = {"ETag": delivery.etag, "Cache-Control": "public, max-age=31536000, immutable",
                    "X-Content-Type-Options": "nosniff",
                    "Content-Disposition": f'inline; filename="{image_id}-{filename}"'}  # fmt: skip
-        if _etag_matches(app.current_event.headers.get("if-none-match"), etag):
-            return Response(304, content_type, b"", headers=headers)
-        return Response(200, content_type, data, headers=headers)
+        if delivery.redirect is not None:
+            # Presigned URLs expire: the redirect itself must not be cached for long.
+            redirect = {"Location": delivery.redirect, "Cache-Control": "private, max-age=60"}
+            return Response(302, None, "", headers=redirect)
+        if _etag_matches(app.current_event.headers.get("if-none-match"), delivery.etag):
+            return Response(304, delivery.content_type, b"", headers=headers)
+        return Response(200, delivery.content_type, delivery.data, headers=headers)
 
     @app.delete("/images/<image_id>", summary="Delete an image, its original and renditions")
     def delete_image(image_id: str) -> Response[str]:

@@ -118,6 +118,10 @@ class FsBlobStore:
                     keys.append(key)
         return iter(sorted(keys))
 
+    def download_url(self, key: str, filename: str, expires_s: int) -> str | None:
+        """None: files are served by the API itself."""
+        return None
+
     def path_for(self, key: str) -> Path:
         """The file holding ``key``'s bytes, for serving; ``NotFoundError`` when missing."""
         path = self._path(key)
