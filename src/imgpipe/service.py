@@ -83,9 +83,13 @@ class ImageService:
         tagger: Tagger,
         signer: UploadSigner,
         settings: Settings,
+        store_notifies: bool = False,
     ) -> None:
+        """``store_notifies``: the blob store announces new raw objects to the queue itself
+        (S3 event notifications); otherwise ``upload`` sends the event (local mode)."""
         self.blobs, self.records, self.queue = blobs, records, queue
         self.tagger, self.signer, self.settings = tagger, signer, settings
+        self.store_notifies = store_notifies
 
     # -- ingest -----------------------------------------------------------------------------
 
@@ -107,7 +111,8 @@ class ImageService:
                              filename=name, content_type=info.format.mime, bytes=len(data),
                              sha256=sha256)  # fmt: skip
         self.records.create(record)
-        self.queue.send(object_created_event(RAW_BUCKET, key, len(data), sha256))
+        if not self.store_notifies:
+            self.queue.send(object_created_event(RAW_BUCKET, key, len(data), sha256))
         return record
 
     def create_upload(self, filename: str | None, content_type: str, size: int) -> UploadTicket:
