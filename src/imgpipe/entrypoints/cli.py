@@ -28,6 +28,15 @@ _config_option = click.option(
 )
 
 
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("imgpipe-data"),
+    show_default=True,
+    help="Where originals, renditions, records and the queue live.",
+)
+
+
 def _settings(config: Path | None, **overrides: Any) -> Settings:
     try:
         return Settings.load(config, **overrides)
@@ -216,13 +225,7 @@ def doctor(config: Path | None, as_json: bool) -> None:
     show_default=True,
     help="Port to bind (0: any free port).",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("imgpipe-data"),
-    show_default=True,
-    help="Where originals, renditions, records and the queue live.",
-)
+@_data_dir_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -250,12 +253,7 @@ def serve(host: str, port: int, data_dir: Path, workers: int | None, public_url:
 @main.command()
 @click.argument("image_ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Reprocess every image.")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("imgpipe-data"),
-    show_default=True,
-)
+@_data_dir_option
 @_config_option
 def reprocess(image_ids: tuple[str, ...], everything: bool, data_dir: Path,
               config: Path | None) -> None:  # fmt: skip
