@@ -7,8 +7,8 @@ workers, multiprocessing's resource tracker - forms one process group), waits fo
 
 from __future__ import annotations
 
+import functools
 import io
-import json
 import os
 import signal
 import socket
@@ -21,13 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from PIL import Image
 
 __all__ = [
     "HOST",
     "TERMINAL",
     "Server",
+    "cpu_ticks",
+    "error_of",
     "jpeg_bytes",
+    "photo_bytes",
+    "pid_alive",
     "presigned_upload",
     "raw_files",
     "upload",
@@ -39,6 +44,18 @@ TERMINAL = frozenset({"processed", "rejected", "failed"})
 _STOP_GRACE_S = 20.0
 _START_TIMEOUT_S = 30.0
 _LOG_TAIL = 4000
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+# Runs as the server process itself, then execs into ``python -m imgpipe ...``: the kernel sends
+# SIGTERM to it when the test process dies, however it dies (the setting survives exec).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    f"ctypes.CDLL(None, use_errno=True).prctl({_PR_SET_PDEATHSIG}, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit('the test process is already gone')\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+)
 
 
 def _free_port() -> int:
@@ -51,8 +68,9 @@ def _free_port() -> int:
 class Server:
     """One ``imgpipe serve`` over ``data_dir``; ``env`` maps setting names to values."""
 
-    def __init__(self, data_dir: Path, log_path: Path, env: Mapping[str, object],
-                 workers: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self, data_dir: Path, log_path: Path, env: Mapping[str, object], workers: int = 2
+    ) -> None:
         self.data_dir, self.log_path, self.workers = data_dir, log_path, workers
         self.env = {f"IMGPIPE_{name.upper()}": str(value) for name, value in env.items()}
         self.process: subprocess.Popen[bytes] | None = None
@@ -69,15 +87,35 @@ class Server:
             self.client.base_url = httpx.URL(self.url)
             env = {k: v for k, v in os.environ.items() if not k.startswith("IMGPIPE_")}
             env.update(self.env)
-            command = [sys.executable, "-m", "imgpipe", "serve", "--host", HOST,
-                       "--port", str(port), "--data-dir", str(self.data_dir),
-                       "--workers", str(self.workers)]  # fmt: skip
+            command = [
+                sys.executable,
+                "-c",
+                _DIE_WITH_PARENT,
+                str(os.getpid()),
+                "-m",
+                "imgpipe",
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--data-dir",
+                str(self.data_dir),
+                "--workers",
+                str(self.workers),
+            ]
             with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
-                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, start_new_session=True)  # fmt: skip
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
             if self._wait_healthy():
                 return self
+            self.kill()
         raise RuntimeError(f"imgpipe serve did not come up:\n{self.log_tail()}")
 
     def _wait_healthy(self) -> bool:
@@ -130,20 +168,23 @@ class Server:
         return True
 
     def worker_pids(self) -> list[int]:
-        """The worker processes: children of the server spawned by multiprocessing."""
+        """The worker processes: children of the server spawned by multiprocessing.
+
+        ``/proc/PID/task/TID/children`` lists the children each thread forked, so every thread
+        is read (a replacement worker is started by the housekeeping thread, not the main one).
+        """
         assert self.process is not None
-        pid = self.process.pid
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except FileNotFoundError:
-            return []
+        children: list[str] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            with suppress(FileNotFoundError, ProcessLookupError):
+                children += (task / "children").read_text().split()
         workers = []
         for child in children:
             with suppress(FileNotFoundError, ProcessLookupError):
                 cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
                 if b"spawn_main" in cmdline:  # not multiprocessing's resource tracker
                     workers.append(int(child))
-        return workers
+        return sorted(workers)
 
     def log_tail(self) -> str:
         try:
@@ -161,11 +202,17 @@ class Server:
         return (self.raw_dir / image_id).exists()
 
     def rendition_files(self, image_id: str) -> set[str]:
-        """Names of the rendition files stored for ``image_id`` (sidecars excluded)."""
+        """Names of the rendition files stored for ``image_id`` (no sidecars, no temp files)."""
+        return {
+            name
+            for name in self.processed_files(image_id)
+            if not name.endswith(".meta.json") and not name.startswith(".tmp-")
+        }
+
+    def processed_files(self, image_id: str) -> set[str]:
+        """Every file in ``DATA/blobs/processed/<id>/``."""
         folder = self.data_dir / "blobs" / "processed" / image_id
-        if not folder.is_dir():
-            return set()
-        return {p.name for p in folder.iterdir() if not p.name.endswith(".meta.json")}
+        return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
     # -- API -------------------------------------------------------------------------------------
 
@@ -200,9 +247,7 @@ class Server:
         def settled() -> dict[str, dict[str, Any]] | None:
             everything = self.records()
             mine = {i: everything[i] for i in wanted if i in everything}
-            done = len(mine) == len(wanted) and all(
-                r["status"] in TERMINAL for r in mine.values()
-            )
+            done = len(mine) == len(wanted) and all(r["status"] in TERMINAL for r in mine.values())
             return mine if done else None
 
         return wait_for(settled, timeout_s, lambda: self._progress(wanted))
@@ -234,16 +279,19 @@ def upload(client: httpx.Client, data: bytes, filename: str = "image.jpg") -> ht
     return client.post("/images", files={"file": (filename, data, "application/octet-stream")})
 
 
-def presigned_upload(client: httpx.Client, data: bytes, filename: str = "image.jpg",
-                     content_type: str = "image/jpeg") -> tuple[str, httpx.Response]:  # fmt: skip
+def presigned_upload(
+    client: httpx.Client, data: bytes, filename: str = "image.jpg", content_type: str = "image/jpeg"
+) -> tuple[str, httpx.Response]:
     """Ask for an upload form and post the bytes with it; return the id and the form's answer."""
-    ticket = client.post("/uploads", json={"filename": filename, "content_type": content_type,
-                                           "bytes": len(data)})  # fmt: skip
+    ticket = client.post(
+        "/uploads", json={"filename": filename, "content_type": content_type, "bytes": len(data)}
+    )
     assert ticket.status_code == 201, ticket.text
     grant = ticket.json()
     form = grant["upload"]
-    response = client.post(form["url"], data=form["fields"],
-                           files={"file": (filename, data, content_type)})  # fmt: skip
+    response = client.post(
+        form["url"], data=form["fields"], files={"file": (filename, data, content_type)}
+    )
     return grant["id"], response
 
 
@@ -251,8 +299,14 @@ def jpeg_bytes(size: tuple[int, int] = (640, 480), seed: int = 0, quality: int =
     """A distinct JPEG per ``seed``: a gradient tinted by the seed, with EXIF and GPS."""
     base = Image.linear_gradient("L").resize(size)
     tint = ((seed * 37) % 256, (seed * 91) % 256, (seed * 53) % 256)
-    image = Image.merge("RGB", [base, base.transpose(Image.Transpose.ROTATE_90).resize(size),
-                                Image.new("L", size, tint[2])])  # fmt: skip
+    image = Image.merge(
+        "RGB",
+        [
+            base,
+            base.transpose(Image.Transpose.ROTATE_90).resize(size),
+            Image.new("L", size, tint[2]),
+        ],
+    )
     image.paste(tint, (0, 0, min(size[0], 64 + seed), min(size[1], 64)))
     exif = Image.Exif()
     exif[0x010F] = "E2ECam"
@@ -261,6 +315,35 @@ def jpeg_bytes(size: tuple[int, int] = (640, 480), seed: int = 0, quality: int =
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality, exif=exif.tobytes())
     return buffer.getvalue()
+
+
+@functools.cache
+def photo_bytes(seed: int, size: tuple[int, int] = (5472, 3648)) -> bytes:
+    """A distinct, busy 20 MP JPEG (smoothed noise) that costs a worker real decoding work."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (size[1] // 12, size[0] // 12, 3), dtype=np.uint8)
+    image = Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of ``pid`` in clock ticks (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
 
 
 def raw_files(server: Server) -> list[str]:
@@ -275,7 +358,3 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     assert set(body["error"]) == {"code", "message"}, body
     detail: dict[str, str] = body["error"]
     return detail
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, indent=1, default=str)[:3000]

@@ -120,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = self._resolve(path)
         except ImgpipeError as exc:
+            # The body may be partly unread: never parse what is left as another request.
+            self.close_connection = True
             status = self._send(exc.http_status, "application/json", error_body(exc).encode())
         except (ConnectionError, TimeoutError):
             self.close_connection = True

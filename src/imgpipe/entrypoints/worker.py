@@ -50,7 +50,8 @@ def run_worker(data_dir: str, config: str | None, stop: Event, busy_since: Synch
                     context = {"message_id": message.id, "receive_count": message.receive_count}
                     log.exception("job failed", extra=context)
                     # Retry sooner than the full visibility timeout, backing off.
-                    backoff = min(_MAX_BACKOFF_S, 2.0**message.receive_count)
+                    backoff = min(settings.service.visibility_s, _MAX_BACKOFF_S,
+                                  2.0**message.receive_count)  # fmt: skip
                     app.queue.change_visibility(message.receipt, backoff)
                 else:
                     app.queue.delete(message.receipt)
