@@ -9,24 +9,41 @@ queue with SQS semantics, the local tagger and HMAC-signed upload forms - under 
       imgpipe.db                         image records
       queue.db                           jobs and dead letters
       upload-secret                      HMAC key for upload forms (created once, mode 0600)
+
+``build_aws()`` wires the deployment on AWS - two S3 buckets, a DynamoDB table, the SQS jobs
+queue and its dead-letter queue, Rekognition - from the ``IMGPIPE_*`` environment variables the
+template gives each Lambda. boto3 is the ``aws`` extra: it and the AWS adapters are imported
+only when ``build_aws`` runs, and it creates every client it uses (none exists at import).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imgpipe.adapters.local.fs_blob_store import FsBlobStore
 from imgpipe.adapters.local.sqlite_metadata_store import SqliteMetadataStore
 from imgpipe.adapters.local.sqlite_queue import SqliteQueue
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
-from imgpipe.core.tags import LocalTagger
+from imgpipe.core.tags import CompositeTagger, LocalTagger, NullTagger
+from imgpipe.errors import ConfigError
+from imgpipe.ports import Tagger
 from imgpipe.service import ImageService
 from imgpipe.settings import Settings
 
-__all__ = ["LOCAL_UPLOAD_PATH", "LocalApp", "build_local"]
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
+
+    from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
+    from imgpipe.adapters.aws.s3_blob_store import S3BlobStore
+    from imgpipe.adapters.aws.sqs_queue import SqsQueue
+
+__all__ = ["AWS_ENV", "LOCAL_UPLOAD_PATH", "AwsApp", "LocalApp", "build_aws", "build_local"]
 
 LOCAL_UPLOAD_PATH = "/_uploads"
 
@@ -68,3 +85,123 @@ def build_local(data_dir: Path, settings: Settings, base_url: str = "") -> Local
     signer = HmacUploadSigner(secret, f"{base_url}{LOCAL_UPLOAD_PATH}")
     service = ImageService(blobs, records, queue, LocalTagger(), signer, settings)
     return LocalApp(service=service, blobs=blobs, records=records, queue=queue, signer=signer)
+
+
+# Every environment variable build_aws reads (the template's drift test checks them): the
+# first five are required.
+AWS_ENV = (
+    "IMGPIPE_RAW_BUCKET",
+    "IMGPIPE_PROCESSED_BUCKET",
+    "IMGPIPE_TABLE",
+    "IMGPIPE_QUEUE_URL",  # the jobs queue the raw bucket notifies; reprocess sends there too
+    "IMGPIPE_DLQ_URL",
+    "IMGPIPE_TAGGER",  # rekognition (default) | local | none
+    "IMGPIPE_REKOGNITION_MIN_CONFIDENCE",  # percent, default 80
+)
+_AWS_REQUIRED = AWS_ENV[:5]
+_TAGGERS = ("rekognition", "local", "none")
+_CONNECT_TIMEOUT_S = 5
+
+
+@dataclass
+class AwsApp:
+    """The service and the AWS adapters behind it (the handlers need a few of them)."""
+
+    service: ImageService
+    blobs: S3BlobStore
+    records: DynamoDbMetadataStore
+    queue: SqsQueue
+
+
+def build_aws(
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+    session: boto3.session.Session | None = None,
+) -> AwsApp:
+    """Wire the AWS deployment from ``environ`` (default ``os.environ``); see ``AWS_ENV``.
+
+    ``settings`` default to ``Settings.load(environ=environ)``. ``session`` (default: a new
+    one, in ``AWS_REGION``) makes every client; ``AWS_ENDPOINT_URL`` in ``environ`` points
+    them all at another endpoint (a moto server in tests). A missing variable or a bad value
+    raises ``ConfigError`` naming it. S3 event notifications announce new raw objects, so the
+    service is built with ``store_notifies=True``.
+    """
+    import boto3  # noqa: PLC0415 - the aws extra: only a deployment on AWS needs it
+
+    from imgpipe.adapters.aws.dynamodb_metadata_store import (  # noqa: PLC0415
+        DynamoDbMetadataStore,
+    )
+    from imgpipe.adapters.aws.s3_blob_store import S3BlobStore  # noqa: PLC0415
+    from imgpipe.adapters.aws.s3_upload_signer import S3UploadSigner  # noqa: PLC0415
+    from imgpipe.adapters.aws.sqs_queue import SqsQueue  # noqa: PLC0415
+
+    env = os.environ if environ is None else environ
+    if missing := [name for name in _AWS_REQUIRED if not env.get(name, "").strip()]:
+        raise ConfigError(f"missing environment variable(s) for AWS: {', '.join(missing)}")
+    raw_bucket, processed_bucket, table, queue_url, dlq_url = (
+        env[name].strip() for name in _AWS_REQUIRED
+    )
+    tagger_name = env.get("IMGPIPE_TAGGER", "rekognition").strip().lower() or "rekognition"
+    if tagger_name not in _TAGGERS:
+        raise ConfigError(
+            f"IMGPIPE_TAGGER must be one of {', '.join(_TAGGERS)}, not {tagger_name!r}"
+        )
+    min_confidence = _percentage(env, "IMGPIPE_REKOGNITION_MIN_CONFIDENCE", 80.0)
+    settings = settings if settings is not None else Settings.load(environ=env)
+    if session is None:
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        session = boto3.session.Session(region_name=region)
+    endpoint = env.get("AWS_ENDPOINT_URL") or None
+
+    # One config per service: standard retries (throttling and 5xx, with backoff) and timeouts
+    # sized to the calls - SQS long polls for up to 20 s, S3 moves objects up to 25 MB.
+    s3 = session.client("s3", endpoint_url=endpoint, config=_client_config(60, signing="s3v4"))
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=_client_config(10))
+    sqs = session.client("sqs", endpoint_url=endpoint, config=_client_config(25))
+    blobs = S3BlobStore(s3, raw_bucket, processed_bucket)
+    records = DynamoDbMetadataStore(dynamodb, table)
+    queue = SqsQueue(sqs, queue_url, dlq_url, max_receives=settings.service.max_receives)
+    tagger = _aws_tagger(tagger_name, min_confidence, session, endpoint)
+    signer = S3UploadSigner(s3, raw_bucket)
+    service = ImageService(blobs, records, queue, tagger, signer, settings, store_notifies=True)
+    return AwsApp(service=service, blobs=blobs, records=records, queue=queue)
+
+
+def _client_config(read_timeout_s: int, attempts: int = 3, signing: str | None = None) -> Config:
+    """Standard retries (throttling, 5xx, dropped connections; ``attempts`` calls in all)."""
+    from botocore.config import Config  # noqa: PLC0415 - the aws extra
+
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=_CONNECT_TIMEOUT_S,
+        read_timeout=read_timeout_s,
+        signature_version=signing,  # S3: SigV4 presigned URLs in every region
+    )
+
+
+def _aws_tagger(
+    name: str, min_confidence: float, session: boto3.session.Session, endpoint: str | None
+) -> Tagger:
+    if name == "none":
+        return NullTagger()
+    if name == "local":
+        return LocalTagger()
+    from imgpipe.adapters.aws.rekognition_tagger import RekognitionTagger  # noqa: PLC0415
+
+    # The tagger retries throttling itself (with jitter); botocore retrying too would multiply.
+    config = _client_config(15, attempts=1)
+    client = session.client("rekognition", endpoint_url=endpoint, config=config)
+    return CompositeTagger(LocalTagger(), RekognitionTagger(client, min_confidence))
+
+
+def _percentage(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 100:  # also refuses nan
+        raise ConfigError(f"{name} must be a percentage between 0 and 100, not {raw!r}")
+    return value

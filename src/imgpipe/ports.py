@@ -1,6 +1,7 @@
 """The roles the core and the service need from the outside world, as narrow ``Protocol``s.
 
-Adapters live in ``imgpipe.adapters.local`` (filesystem, SQLite) and, later, ``adapters.aws``;
+Adapters live in ``imgpipe.adapters.local`` (filesystem, SQLite) and ``imgpipe.adapters.aws``
+(S3, DynamoDB, SQS, Rekognition);
 ``imgpipe.testing`` has in-memory fakes. ``imgpipe.bootstrap`` is the only place that chooses.
 Every adapter of a port passes the same contract suite in ``tests/contract``.
 """

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
+import aws_support
 from imgpipe.adapters.local.fs_blob_store import FsBlobStore
 from imgpipe.errors import NotFoundError, TooLargeBytesError
 from imgpipe.ports import BlobStore
 from imgpipe.testing import InMemoryBlobStore
 
-# One line per adapter: the "aws" one (moto server) joins here.
+# One line per adapter.
 _BACKENDS: dict[str, Callable[[Path], BlobStore]] = {
     "memory": lambda _: InMemoryBlobStore(),
     "local": lambda tmp: FsBlobStore(tmp / "blobs"),
+    "aws": lambda _: aws_support.s3_blob_store(),  # two fresh buckets on the moto server
 }
 
 ID_A, ID_B = "0" * 27 + "a", "0" * 27 + "b"
@@ -40,7 +42,7 @@ BAD_KEYS = [
 ]
 
 
-@pytest.fixture(params=list(_BACKENDS))
+@pytest.fixture(params=aws_support.backend_params(_BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     return _BACKENDS[request.param](tmp_path)
 

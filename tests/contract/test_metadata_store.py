@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import aws_support
 from imgpipe.adapters.local.sqlite_metadata_store import SqliteMetadataStore
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
 from imgpipe.model import ImageRecord, Status
@@ -28,14 +29,15 @@ def _local(tmp: Path) -> Iterator[MetadataStore]:
         yield store
 
 
-# One line per adapter: the "aws" one (DynamoDB on a moto server) joins here.
+# One line per adapter.
 _BACKENDS: dict[str, Callable[[Path], AbstractContextManager[MetadataStore]]] = {
     "memory": _memory,
     "local": _local,
+    "aws": lambda _: aws_support.dynamodb_store(),  # a fresh table on the moto server
 }
 
 
-@pytest.fixture(params=list(_BACKENDS))
+@pytest.fixture(params=aws_support.backend_params(_BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
     with _BACKENDS[request.param](tmp_path) as built:
         yield built

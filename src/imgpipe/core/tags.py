@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imgpipe.model import Tag
-from imgpipe.ports import TagSubject
+from imgpipe.ports import Tagger, TagSubject
 
-__all__ = ["LocalTagger", "NullTagger", "colour_name"]
+__all__ = ["CompositeTagger", "LocalTagger", "NullTagger", "colour_name"]
 
 _SOURCE = "local"
 _PANORAMA_RATIO = 2.5
@@ -106,3 +106,14 @@ class NullTagger:
 
     def tag(self, subject: TagSubject) -> Sequence[Tag]:
         return ()
+
+
+class CompositeTagger:
+    """The tags of every tagger in turn (e.g. local, then Rekognition); an error from any one
+    propagates, exactly as if that tagger ran alone."""
+
+    def __init__(self, *taggers: Tagger) -> None:
+        self.taggers = taggers
+
+    def tag(self, subject: TagSubject) -> Sequence[Tag]:
+        return [tag for tagger in self.taggers for tag in tagger.tag(subject)]

@@ -1,0 +1,115 @@
+"""The DynamoDB table behind ``DynamoDbMetadataStore``: its ``CreateTable`` arguments (which
+template.yaml mirrors, checked by a drift test) and the shape of its items.
+
+Single-table design, on-demand capacity. Items (``pk``, ``sk``)::
+
+    IMG#<id>   IMG                  the record: doc (JSON string), version, status,
+                                    created_id, gsi_all="ALL", processed_sha256 (sparse)
+    TAG#<tag>  <created_at>#<id>    one small item per tag name of a record: image_id
+
+``created_id`` is ``<created_at>#<id>``; ISO 8601 times contain no character below ``#``, so
+its text order is the (created_at, id) order of the cursors. Global secondary indexes, every
+one sorted on ``created_id`` (read backwards for newest first, keyset-paged with
+``created_id < cursor``), all projecting the whole item so a page needs no second read:
+
+- ``by_status`` (``status``): ``list(status=...)``.
+- ``newest`` (``gsi_all``, always ``"ALL"``): the unfiltered list. One partition key means one
+  index partition, good for about 1,000 writes/s - plenty for this service; shard the key
+  (``ALL#0..n``) and merge the pages if it ever is not.
+- ``processed_by_sha256`` (``processed_sha256``, present only while the record is
+  ``processed``): sparse, so the duplicate lookup is one ``Limit=1`` query, oldest first.
+
+``list(tag=...)`` reads the tag's own partition (``TAG#<tag>``) newest first. The record is kept
+whole as JSON in ``doc`` - no float/Decimal conversions, one attribute to read; the other
+attributes exist to be indexed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from imgpipe.model import ImageRecord
+
+__all__ = [
+    "BY_SHA256",
+    "BY_STATUS",
+    "NEWEST",
+    "created_id",
+    "image_item",
+    "image_key",
+    "record_of",
+    "table_definition",
+    "tag_key",
+    "tag_names",
+]
+
+BY_STATUS, NEWEST, BY_SHA256 = "by_status", "newest", "processed_by_sha256"
+ALL = "ALL"
+_IMAGE_SK = "IMG"
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """The ``CreateTable`` arguments for a table named ``name``."""
+
+    def index(index_name: str, hash_key: str) -> dict[str, Any]:
+        return {
+            "IndexName": index_name,
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": "created_id", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    attributes = ("pk", "sk", "status", "created_id", "gsi_all", "processed_sha256")
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            index(BY_STATUS, "status"),
+            index(NEWEST, "gsi_all"),
+            index(BY_SHA256, "processed_sha256"),
+        ],
+    }
+
+
+def image_key(image_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"IMG#{image_id}"}, "sk": {"S": _IMAGE_SK}}
+
+
+def tag_key(tag: str, record: ImageRecord) -> dict[str, Any]:
+    return {"pk": {"S": f"TAG#{tag}"}, "sk": {"S": created_id(record.created_at, record.id)}}
+
+
+def created_id(created_at: str, image_id: str) -> str:
+    return f"{created_at}#{image_id}"
+
+
+def tag_names(record: ImageRecord) -> set[str]:
+    return {str(t["name"]) for t in record.tags}
+
+
+def image_item(record: ImageRecord, version: int) -> dict[str, Any]:
+    """The record's item at ``version``, with the attributes its indexes need."""
+    item: dict[str, Any] = {
+        **image_key(record.id),
+        "doc": {"S": json.dumps(record.to_dict(), separators=(",", ":"))},
+        "version": {"N": str(version)},
+        "status": {"S": record.status},
+        "created_id": {"S": created_id(record.created_at, record.id)},
+        "gsi_all": {"S": ALL},
+    }
+    if record.status == "processed" and record.sha256:
+        item["processed_sha256"] = {"S": record.sha256}
+    return item
+
+
+def record_of(item: Mapping[str, Any]) -> ImageRecord:
+    return ImageRecord.from_dict(json.loads(item["doc"]["S"]))

@@ -1,0 +1,102 @@
+"""``Tagger`` on Amazon Rekognition ``DetectLabels``, and ``CompositeTagger`` to run several.
+
+Rekognition sees the JPEG preview the pipeline makes (no metadata, <= 5 MB - its limit for
+inline bytes). Labels at or above ``min_confidence`` (percent) become tags named by the label
+in lower case, with ``source="rekognition"`` and the confidence scaled to [0, 1].
+
+Failure policy, per the ``Tagger`` contract: an image Rekognition cannot judge (bad format,
+too large, invalid parameters) gets no tags and never fails; throttling is retried here with
+exponential backoff and full jitter (``attempts`` calls in all - build the client with
+botocore retries off so the two do not multiply), and a throttle or outage that outlasts them
+raises ``InternalError``, so the job is retried later rather than the image going untagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imgpipe.adapters.aws._errors import THROTTLING_CODES, error_code, http_status
+from imgpipe.errors import InternalError
+from imgpipe.model import Tag
+from imgpipe.ports import TagSubject
+
+if TYPE_CHECKING:
+    from mypy_boto3_rekognition import RekognitionClient
+    from mypy_boto3_rekognition.type_defs import LabelTypeDef
+
+__all__ = ["RekognitionTagger"]
+
+log = logging.getLogger("imgpipe.rekognition")
+
+SOURCE = "rekognition"
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # DetectLabels' limit for Image.Bytes
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # the only formats it reads: JPEG, PNG
+_UNJUDGEABLE = frozenset({"InvalidImageFormatException", "ImageTooLargeException",
+                          "InvalidParameterException"})  # fmt: skip
+
+
+class RekognitionTagger:
+    """Labels from ``DetectLabels`` (needs ``rekognition:DetectLabels``; no S3 access)."""
+
+    def __init__(
+        self,
+        rekognition_client: RekognitionClient,
+        min_confidence: float = 80.0,
+        max_labels: int = 20,
+        attempts: int = 3,
+        backoff_s: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 0 <= min_confidence <= 100:
+            raise ValueError(f"min_confidence is a percentage, not {min_confidence}")
+        self._client = rekognition_client
+        self.min_confidence, self.max_labels = min_confidence, max_labels
+        self.attempts, self.backoff_s, self._sleep = max(attempts, 1), backoff_s, sleep
+
+    def tag(self, subject: TagSubject) -> Sequence[Tag]:
+        image = subject.preview_jpeg
+        if not image.startswith(_IMAGE_MAGIC) or len(image) > MAX_IMAGE_BYTES:
+            log.info("rekognition skipped: preview is not a JPEG/PNG of at most 5 MB")
+            return []
+        attempt = 1
+        while True:
+            try:
+                response = self._client.detect_labels(
+                    Image={"Bytes": image},
+                    MaxLabels=self.max_labels,
+                    MinConfidence=self.min_confidence,
+                )
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in _UNJUDGEABLE:
+                    log.info("rekognition cannot judge this image: %s", code)
+                    return []
+                transient = code in THROTTLING_CODES or http_status(exc) >= 500
+                if not transient or attempt >= self.attempts:
+                    raise InternalError(f"Rekognition DetectLabels failed: {code}") from exc
+                # Full jitter: a uniform wait up to the exponential step, so that throttled
+                # workers spread out instead of retrying in lockstep.
+                step = self.backoff_s * 2 ** (attempt - 1)
+                self._sleep(random.uniform(0, step))  # noqa: S311 - jitter, not secrecy
+                attempt += 1
+            except BotoCoreError as exc:
+                raise InternalError(f"Rekognition DetectLabels failed: {exc}") from exc
+            else:
+                return _tags(response.get("Labels", []), self.min_confidence)
+
+
+def _tags(labels: Sequence[LabelTypeDef], min_confidence: float) -> list[Tag]:
+    """Labels at or above ``min_confidence`` as tags, the first of each name only."""
+    tags: dict[str, Tag] = {}
+    for label in labels:
+        name = str(label.get("Name", "")).strip().lower()
+        confidence = float(label.get("Confidence", 0.0))
+        if name and confidence >= min_confidence and name not in tags:
+            tags[name] = Tag(name, min(confidence / 100, 1.0), SOURCE)
+    return list(tags.values())
