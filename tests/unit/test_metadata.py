@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import ExifTags
+from PIL import ExifTags, Image, ImageDraw
 
 import fixtures as F
 from imgpipe.core.exif import read_exif
+from imgpipe.core.fingerprint import phash
 from imgpipe.core.metadata import MAX_FIELD_BYTES, MAX_RECORD_BYTES, sanitize
 from imgpipe.core.pipeline import process
 from imgpipe.core.validation import inspect
@@ -357,3 +358,17 @@ def test_exif_field_of_the_wrong_type_never_breaks_the_record(data: bytes) -> No
     for key in ("make", "model", "software"):
         assert isinstance(exif.get(key, ""), str)
     assert exif.get("orientation", 1) in range(1, 9)
+
+
+def test_phash_is_stable_under_resizing_and_differs_between_images() -> None:
+    """A resized copy hashes within a few bits; a different picture is far away."""
+    base = Image.linear_gradient("L").convert("RGB").resize((400, 300))
+    ImageDraw.Draw(base).ellipse([50, 40, 200, 220], fill=(200, 30, 30))
+    other = base.transpose(Image.Transpose.ROTATE_180)
+
+    def distance(a: Image.Image, b: Image.Image) -> int:
+        return bin(int(phash(a), 16) ^ int(phash(b), 16)).count("1")
+
+    assert len(phash(base)) == 16
+    assert distance(base, base.resize((160, 120))) <= 4
+    assert distance(base, other) >= 16

@@ -1,0 +1,551 @@
+"""template.yaml against the code it deploys: no drift between the stack and the handlers.
+
+Handlers, environment variables, routes, IAM actions and the table's key design are read from
+the code (``build_aws``'s ``AWS_ENV``, ``build_api``'s routes, ``table_definition``), never
+copied into this file; the rules about queues, buckets and retention are the issue's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgpipe.adapters.aws.dynamodb_metadata_store import table_definition
+from imgpipe.adapters.local.upload_signer import HmacUploadSigner
+from imgpipe.api.routes import build_api
+from imgpipe.bootstrap import AWS_ENV
+from imgpipe.service import ImageService
+from imgpipe.settings import Settings
+from imgpipe.testing import FixedTagger, InMemoryBlobStore, InMemoryMetadataStore, InMemoryQueue
+
+from .cfn import TEMPLATE, Stack, load_template
+
+pytestmark = pytest.mark.aws
+
+ROOT = TEMPLATE.parent
+T = load_template()
+RESOURCES: dict[str, Any] = T["Resources"]
+DEFAULTS = Stack(T)
+GLOBAL_FUNCTION = T["Globals"]["Function"]
+FUNCTIONS = {n: r for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+HANDLERS = {
+    "ApiFunction": "imgpipe.entrypoints.lambda_api.handler",
+    "ProcessorFunction": "imgpipe.entrypoints.lambda_processor.handler",
+    "DeadLetterFunction": "imgpipe.entrypoints.lambda_dlq.handler",
+}
+LAMBDA_ZIP_LIMIT = 262_144_000  # bytes, unzipped, function and layers together
+
+
+def _props(name: str) -> dict[str, Any]:
+    return dict(RESOURCES[name]["Properties"])
+
+
+def _of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r for n, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def _function(name: str, key: str) -> Any:
+    """A function property, falling back to Globals like SAM does."""
+    return _props(name).get(key, GLOBAL_FUNCTION.get(key))
+
+
+def _environment(name: str) -> dict[str, Any]:
+    merged = dict(GLOBAL_FUNCTION["Environment"]["Variables"])
+    merged.update(_props(name).get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+# -- handlers and packaging -----------------------------------------------------------------
+
+
+def test_every_function_has_a_handler_that_imports_from_its_code_uri() -> None:
+    """Each Handler names a callable in a module that lives under CodeUri (what Lambda loads)."""
+    assert {name: _props(name)["Handler"] for name in FUNCTIONS} == HANDLERS
+    for name, handler in HANDLERS.items():
+        module_name, attribute = handler.rsplit(".", 1)
+        code_uri = ROOT / _function(name, "CodeUri")
+        source = code_uri / (module_name.replace(".", "/") + ".py")
+        assert source.is_file(), source
+        module = importlib.import_module(module_name)
+        assert Path(inspect.getfile(module)).resolve() == source.resolve()
+        function = getattr(module, attribute)
+        assert callable(function)
+        assert list(inspect.signature(function).parameters) == ["event", "context"]
+
+
+def test_functions_run_python_3_12_or_3_13_on_arm64() -> None:
+    """Runtime and architecture come from Globals and no function overrides them."""
+    assert GLOBAL_FUNCTION["Runtime"] in {"python3.12", "python3.13"}
+    assert GLOBAL_FUNCTION["Architectures"] == ["arm64"]
+    for name in FUNCTIONS:
+        assert "Runtime" not in _props(name)
+        assert "Architectures" not in _props(name)
+
+
+def _requirement_names(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        spec = line.split("#", 1)[0].strip()
+        if spec:
+            name = re.split(r"[\[<>=!~ ;]", spec, maxsplit=1)[0].lower().replace("_", "-")
+            found[name] = spec
+    return found
+
+
+def test_the_lambda_requirements_are_the_projects_runtime_dependencies() -> None:
+    """src/requirements.txt (what sam build installs) has pyproject's runtime dependencies and
+    the aws extra with the same specifiers, less the CLI-only ones."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = _requirement_names(
+        [*pyproject["dependencies"], *pyproject["optional-dependencies"]["aws"]]
+    )
+    cli_only = {"click", "rich", "pebble"}
+    requirements = (ROOT / _function("ApiFunction", "CodeUri") / "requirements.txt").read_text()
+    lambda_side = _requirement_names(requirements.splitlines())
+    expected = {name: spec for name, spec in declared.items() if name not in cli_only}
+    assert {name: lambda_side.get(name) for name in expected} == expected
+    assert set(lambda_side) - set(expected) == {"aws-xray-sdk"}  # the optional tracer's SDK
+
+
+# -- environment --------------------------------------------------------------------------
+
+
+def test_environment_variables_are_exactly_the_ones_build_aws_reads() -> None:
+    """Every function gets every IMGPIPE_* name build_aws reads, and no other IMGPIPE_* name."""
+    for name in FUNCTIONS:
+        names = {k for k in _environment(name) if k.startswith("IMGPIPE_")}
+        assert names == set(AWS_ENV), name
+
+
+def test_environment_variables_point_at_the_stacks_resources() -> None:
+    """The values are the stack's own buckets, table and queues; only the processor tags."""
+    env = DEFAULTS.evaluate(_environment("ProcessorFunction"))
+    assert env["IMGPIPE_RAW_BUCKET"] == "<RawBucket>"
+    assert env["IMGPIPE_PROCESSED_BUCKET"] == "<ProcessedBucket>"
+    assert env["IMGPIPE_TABLE"] == "<Table>"
+    assert env["IMGPIPE_QUEUE_URL"] == "<JobsQueue>"  # Ref of a queue is its URL
+    assert env["IMGPIPE_DLQ_URL"] == "<DeadLetterQueue>"
+    assert env["IMGPIPE_TAGGER"] == DEFAULTS.parameters["Tagger"] == "rekognition"
+    assert _environment("ApiFunction")["IMGPIPE_TAGGER"] == "none"
+    assert _environment("DeadLetterFunction")["IMGPIPE_TAGGER"] == "none"
+    assert DEFAULTS.evaluate(_environment("ApiFunction")["POWERTOOLS_TRACE_DISABLED"]) == "true"
+    assert Stack(T, Tracing="Active").evaluate(
+        _environment("ApiFunction")["POWERTOOLS_TRACE_DISABLED"]) == "false"  # fmt: skip
+
+
+# -- the HTTP API ---------------------------------------------------------------------------
+
+
+def _app_routes() -> set[tuple[str, str]]:
+    """(method, path) of every route build_api registers, dashboard and docs included."""
+    service = ImageService(InMemoryBlobStore(), InMemoryMetadataStore(), InMemoryQueue(),
+                           FixedTagger(), HmacUploadSigner(b"k" * 32, "/_uploads"),
+                           Settings())  # fmt: skip
+    app = build_api(service)
+    # Powertools keeps no public list of routes; the OpenAPI document leaves out the
+    # include_in_schema=False ones (dashboard, /docs, /openapi.json), so read its own lists.
+    routes = {(r.method, r.path) for r in [*app._static_routes, *app._dynamic_routes]}
+    schema = app.get_openapi_schema().paths or {}
+    methods = ("get", "post", "put", "delete", "patch")
+    documented = {(m.upper(), re.sub(r"\{(\w+)\}", r"<\1>", p))
+                  for p, item in schema.items() for m in methods if getattr(item, m)}  # fmt: skip
+    assert documented <= routes
+    return routes
+
+
+def _selected_route(stack: Stack, method: str, path: str) -> dict[str, Any]:
+    """The route API Gateway picks for a request: an exact "METHOD /path" key, else $default.
+    (The template has no parameterised route keys, so exact matching is all it needs.)"""
+    routes = {p["RouteKey"]: p for n, r in _of_type("AWS::ApiGatewayV2::Route").items()
+              if stack.exists(n) for p in [stack.evaluate(r["Properties"])]}  # fmt: skip
+    return routes.get(f"{method} {path}") or routes["$default"]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("NONE", "NONE"), ("JWT", "JWT"),
+                                                 ("IAM", "AWS_IAM")])  # fmt: skip
+def test_every_route_reaches_the_api_function_and_only_health_is_public(
+    mode: str, expected: str
+) -> None:
+    """With each AuthMode, every route of the one definition is served by the API function,
+    behind the chosen authorizer - except GET /health, which stays open."""
+    stack = Stack(T, AuthMode=mode, JwtIssuer="https://issuer.example", JwtAudience="client")
+    integrations = {n: stack.evaluate(r["Properties"])
+                    for n, r in _of_type("AWS::ApiGatewayV2::Integration").items()}  # fmt: skip
+    assert integrations == {"ApiIntegration": {
+        "ApiId": "<HttpApi>", "IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0",
+        "IntegrationUri": "<ApiFunction.Arn>", "TimeoutInMillis": 30000}}  # fmt: skip
+    routes = _app_routes()
+    assert ("GET", "/health") in routes
+    assert {("GET", "/"), ("GET", "/docs"), ("GET", "/openapi.json")} <= routes
+    assert any(path.startswith("/dashboard/") for _, path in routes)
+    for method, path in routes:
+        route = _selected_route(stack, method, path)
+        assert route["Target"] == "integrations/<ApiIntegration>"
+        public = (method, path) == ("GET", "/health")
+        assert route["AuthorizationType"] == ("NONE" if public else expected), (method, path)
+        if expected == "JWT" and not public:
+            assert route["AuthorizerId"] == "<JwtAuthorizer>"
+    assert stack.exists("JwtAuthorizer") == (mode == "JWT")
+    # Every explicit route is one of the app's (nothing stale, nothing public by accident).
+    keys = {r["Properties"]["RouteKey"] for r in _of_type("AWS::ApiGatewayV2::Route").values()}
+    assert keys == {"$default", "GET /health"}
+
+
+def test_the_jwt_authorizer_uses_the_issuer_and_audience_parameters() -> None:
+    """JWT mode validates bearer tokens from JwtIssuer for JwtAudience; a rule demands both."""
+    authorizer = Stack(T, AuthMode="JWT").evaluate(_props("JwtAuthorizer"))
+    assert authorizer["AuthorizerType"] == "JWT"
+    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+    assert T["Resources"]["JwtAuthorizer"]["Properties"]["JwtConfiguration"] == {
+        "Issuer": {"Ref": "JwtIssuer"}, "Audience": {"Ref": "JwtAudience"}}  # fmt: skip
+    rule = T["Rules"]["JwtNeedsIssuerAndAudience"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWT"]}
+    assert len(rule["Assertions"]) == 2
+
+
+def test_the_api_is_throttled_and_invocable_only_by_this_api() -> None:
+    """Default route settings throttle every route; the invoke permission names this API."""
+    stage = DEFAULTS.evaluate(_props("HttpApiStage"))
+    assert stage["StageName"] == "$default"
+    assert stage["AutoDeploy"] is True
+    assert int(stage["DefaultRouteSettings"]["ThrottlingRateLimit"]) > 0
+    assert int(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"]) > 0
+    assert stage["AccessLogSettings"]["DestinationArn"] == "<ApiAccessLogGroup.Arn>"
+    permission = DEFAULTS.evaluate(_props("ApiInvokePermission"))
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["FunctionName"] == "<ApiFunction>"
+    assert permission["SourceArn"].endswith(":<HttpApi>/*")
+    # HTTP APIs give up on an integration after 30 s: the function must finish first.
+    assert _function("ApiFunction", "Timeout") < 30
+
+
+# -- IAM --------------------------------------------------------------------------------------
+
+RAW_OBJECTS = "<RawBucket.Arn>/raw/*"
+RENDITIONS = "<ProcessedBucket.Arn>/processed/*"
+TABLE, INDEXES = "<Table.Arn>", "<Table.Arn>/index/*"
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# The calls each function makes through the adapters (see their "Needs" docstrings), and
+# nothing more. s3:GetObject also covers HeadObject; s3:ListBucket on the raw bucket makes a
+# missing key a 404 rather than a 403.
+EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "ApiRole": {
+        *{(a, "<ApiLogGroup.Arn>") for a in LOGS},
+        ("s3:PutObject", RAW_OBJECTS), ("s3:GetObject", RAW_OBJECTS),
+        ("s3:DeleteObject", RAW_OBJECTS), ("s3:ListBucket", "<RawBucket.Arn>"),
+        ("s3:GetObject", RENDITIONS), ("s3:DeleteObject", RENDITIONS),
+        ("s3:ListBucket", "<ProcessedBucket.Arn>"),
+        *{(f"dynamodb:{a}", r) for a in ("GetItem", "PutItem", "DeleteItem", "BatchGetItem",
+                                         "Query") for r in (TABLE, INDEXES)},
+        ("sqs:SendMessage", "<JobsQueue.Arn>"), ("sqs:GetQueueAttributes", "<JobsQueue.Arn>"),
+        ("sqs:GetQueueAttributes", "<DeadLetterQueue.Arn>"),
+    },
+    "ProcessorRole": {
+        *{(a, "<ProcessorLogGroup.Arn>") for a in LOGS},
+        ("s3:GetObject", RAW_OBJECTS), ("s3:ListBucket", "<RawBucket.Arn>"),
+        ("s3:PutObject", RENDITIONS), ("s3:GetObject", RENDITIONS),
+        ("s3:DeleteObject", RENDITIONS), ("s3:ListBucket", "<ProcessedBucket.Arn>"),
+        ("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE), ("dynamodb:DeleteItem", TABLE),
+        ("dynamodb:Query", "<Table.Arn>/index/processed_by_sha256"),
+        *{(f"sqs:{a}", "<JobsQueue.Arn>") for a in ("ReceiveMessage", "DeleteMessage",
+                                                    "GetQueueAttributes")},
+        ("rekognition:DetectLabels", "*"),
+    },
+    "DeadLetterRole": {
+        *{(a, "<DeadLetterLogGroup.Arn>") for a in LOGS},
+        ("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE),
+        *{(f"sqs:{a}", "<DeadLetterQueue.Arn>") for a in ("ReceiveMessage", "DeleteMessage",
+                                                          "GetQueueAttributes")},
+    },
+}  # fmt: skip
+
+
+def _grants(stack: Stack, role: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(action, resource, statement) for every Allow in the role's inline policies."""
+    for policy in stack.evaluate(_props(role)["Policies"]):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions, resources = statement["Action"], statement["Resource"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                for resource in [resources] if isinstance(resources, str) else resources:
+                    yield action, resource, statement
+
+
+def test_each_function_has_its_own_role_with_only_inline_least_privilege_policies() -> None:
+    """No SAM policy templates or managed policies: one role per function, written out."""
+    roles = {name: DEFAULTS.evaluate(_props(name)["Role"]) for name in FUNCTIONS}
+    assert roles == {"ApiFunction": "<ApiRole.Arn>", "ProcessorFunction": "<ProcessorRole.Arn>",
+                     "DeadLetterFunction": "<DeadLetterRole.Arn>"}  # fmt: skip
+    for name in FUNCTIONS:
+        assert "Policies" not in _props(name)
+    for role in EXPECTED_GRANTS:
+        assert set(_props(role)) == {"AssumeRolePolicyDocument", "Policies"}
+        trust = _props(role)["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                          "Action": "sts:AssumeRole"}]  # fmt: skip
+
+
+@pytest.mark.parametrize("role", sorted(EXPECTED_GRANTS))
+def test_iam_actions_are_the_minimal_set(role: str) -> None:
+    """The role grants exactly the (action, resource) pairs its function's code needs."""
+    granted = {(a, r) for a, r, _ in _grants(DEFAULTS, role)}
+    assert granted == EXPECTED_GRANTS[role]
+
+
+def test_no_wildcard_resources_on_storage_and_no_wildcard_actions() -> None:
+    """S3, DynamoDB, SQS and logs are always named; ``*`` only where AWS allows nothing else."""
+    everything = Stack(T, Tracing="Active")
+    for role in EXPECTED_GRANTS:
+        for action, resource, statement in _grants(everything, role):
+            assert "*" not in action
+            if resource == "*":
+                assert action in {"rekognition:DetectLabels", "xray:PutTraceSegments",
+                                  "xray:PutTelemetryRecords"}, (role, action)  # fmt: skip
+            service = action.split(":")[0]
+            if service == "s3" and action != "s3:ListBucket":
+                assert resource.endswith(("/raw/*", "/processed/*")), (role, action, resource)
+            if resource == "<ProcessedBucket.Arn>":
+                assert statement["Condition"] == {"StringLike": {"s3:prefix": "processed/*"}}
+
+
+def test_the_processor_never_writes_originals_and_tracing_adds_only_xray() -> None:
+    """No write to raw/ from the processor (no recursion); Tracing=Active adds X-Ray only;
+    without Rekognition the processor cannot call it."""
+    processor = {(a, r) for a, r, _ in _grants(DEFAULTS, "ProcessorRole")}
+    assert not {a for a, r in processor if r == RAW_OBJECTS} - {"s3:GetObject"}
+    for role in EXPECTED_GRANTS:
+        traced = {(a, r) for a, r, _ in _grants(Stack(T, Tracing="Active"), role)}
+        base = {(a, r) for a, r, _ in _grants(DEFAULTS, role)}
+        assert traced - base == {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+    local = {a for a, _, _ in _grants(Stack(T, Tagger="local"), "ProcessorRole")}
+    assert "rekognition:DetectLabels" not in local
+
+
+# -- queues -------------------------------------------------------------------------------------
+
+
+def test_queue_visibility_covers_six_function_timeouts() -> None:
+    """SQS trigger rule: a queue's visibility timeout is at least 6x its function's timeout."""
+    pairs = {"JobsQueue": "ProcessorFunction", "DeadLetterQueue": "DeadLetterFunction"}
+    for queue, function in pairs.items():
+        assert _props(queue)["VisibilityTimeout"] >= 6 * _function(function, "Timeout")
+
+
+def test_dead_letters_after_5_receives_kept_14_days() -> None:
+    """Jobs redrive to the dead-letter queue after 5 receives (the local queue's number too);
+    dead letters are kept 14 days, longer than jobs live."""
+    jobs, dead = _props("JobsQueue"), _props("DeadLetterQueue")
+    assert DEFAULTS.evaluate(jobs["RedrivePolicy"]) == {
+        "deadLetterTargetArn": "<DeadLetterQueue.Arn>", "maxReceiveCount": 5}  # fmt: skip
+    assert Settings().service.max_receives == 5
+    assert dead["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert jobs["MessageRetentionPeriod"] < dead["MessageRetentionPeriod"]
+
+
+def test_queues_use_sqs_managed_encryption() -> None:
+    """SQS-managed SSE: a queue on alias/aws/sqs could not receive S3 notifications."""
+    for name in ("JobsQueue", "DeadLetterQueue"):
+        assert _props(name)["SqsManagedSseEnabled"] is True
+        assert "KmsMasterKeyId" not in _props(name)
+
+
+def test_the_triggers_report_batch_item_failures_within_the_concurrency_limits() -> None:
+    """Both SQS triggers report partial failures; the processor's trigger never asks for more
+    instances than its reserved concurrency."""
+    triggers = {name: next(iter(_props(name)["Events"].values()))["Properties"]
+                for name in ("ProcessorFunction", "DeadLetterFunction")}  # fmt: skip
+    assert triggers["ProcessorFunction"]["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert triggers["DeadLetterFunction"]["Queue"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    for trigger in triggers.values():
+        assert trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    processor = _props("ProcessorFunction")
+    limit = triggers["ProcessorFunction"]["ScalingConfig"]["MaximumConcurrency"]
+    assert limit == processor["ReservedConcurrentExecutions"] == {"Ref": "ProcessorConcurrency"}
+
+
+# -- buckets and notifications ----------------------------------------------------------------
+
+
+def test_buckets_block_public_access_are_encrypted_and_tls_only() -> None:
+    """Every bucket: all four Block Public Access switches, default encryption, ACLs off, and
+    a policy denying any request without TLS."""
+    policies = {DEFAULTS.evaluate(r["Properties"]["Bucket"]): r["Properties"]["PolicyDocument"]
+                for r in _of_type("AWS::S3::BucketPolicy").values()}  # fmt: skip
+    for name in _of_type("AWS::S3::Bucket"):
+        props = _props(name)
+        assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+        assert len(props["PublicAccessBlockConfiguration"]) == 4
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        statements = DEFAULTS.evaluate(policies[f"<{name}>"])["Statement"]
+        assert {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [f"<{name}.Arn>", f"<{name}.Arn>/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}} in statements  # fmt: skip
+
+
+def test_raw_bucket_is_versioned_and_expires_deleted_originals() -> None:
+    """Originals are versioned; a deleted one is gone for good after the retention parameter."""
+    raw = _props("RawBucket")
+    assert raw["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in raw["LifecycleConfiguration"]["Rules"]}
+    expiry = rules["expire-deleted-originals"]
+    assert expiry["Prefix"] == "raw/"
+    assert expiry["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "DeletedOriginalRetentionDays"}}  # fmt: skip
+
+
+def test_raw_bucket_notifies_the_jobs_queue_which_accepts_only_that_bucket() -> None:
+    """ObjectCreated under raw/ goes to the jobs queue, whose policy lets S3 send only for the
+    raw bucket of this account - a name fixed up front, so there is no dependency cycle."""
+    raw = DEFAULTS.evaluate(_props("RawBucket"))
+    assert raw["NotificationConfiguration"] == {"QueueConfigurations": [{
+        "Event": "s3:ObjectCreated:*", "Queue": "<JobsQueue.Arn>",
+        "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "raw/"}]}}}]}  # fmt: skip
+    assert RESOURCES["RawBucket"]["DependsOn"] == "JobsQueuePolicy"
+    policy = DEFAULTS.evaluate(_props("JobsQueuePolicy"))
+    assert policy["Queues"] == ["<JobsQueue>"]
+    allow = next(s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow")
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{raw['BucketName']}"},
+        "StringEquals": {"aws:SourceAccount": "123456789012"}}  # fmt: skip
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", raw["BucketName"])
+
+
+# -- table ---------------------------------------------------------------------------------------
+
+
+def test_table_mirrors_table_definition() -> None:
+    """Keys, attribute types, indexes and billing are those the adapter creates in tests."""
+    table, wanted = _props("Table"), table_definition("unused")
+
+    def by_name(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        return {item[key]: item for item in items}
+
+    assert table["BillingMode"] == wanted["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == wanted["KeySchema"]
+    assert (by_name(table["AttributeDefinitions"], "AttributeName")
+            == by_name(wanted["AttributeDefinitions"], "AttributeName"))  # fmt: skip
+    assert (by_name(table["GlobalSecondaryIndexes"], "IndexName")
+            == by_name(wanted["GlobalSecondaryIndexes"], "IndexName"))  # fmt: skip
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_stateful_resources_are_retained() -> None:
+    """Buckets, the table and the queues survive a stack deletion or replacement."""
+    stateful = {**_of_type("AWS::S3::Bucket"), **_of_type("AWS::DynamoDB::Table"),
+                **_of_type("AWS::SQS::Queue")}  # fmt: skip
+    assert set(stateful) == {"RawBucket", "ProcessedBucket", "Table", "JobsQueue",
+                             "DeadLetterQueue"}  # fmt: skip
+    for resource in stateful.values():
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+# -- monitoring and outputs ------------------------------------------------------------------
+
+
+def test_alarms_cover_dead_letters_backlog_errors_throttles_and_5xx() -> None:
+    """Each alarm the issue asks for exists and notifies the SNS topic."""
+    alarms = [DEFAULTS.evaluate(r["Properties"])
+              for r in _of_type("AWS::CloudWatch::Alarm").values()]  # fmt: skip
+    watched = {(a["Namespace"], a["MetricName"], tuple(d["Value"] for d in a["Dimensions"]))
+               for a in alarms}  # fmt: skip
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            ("<DeadLetterQueue.QueueName>",)) in watched  # fmt: skip
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", ("<JobsQueue.QueueName>",)) in watched
+    for function in FUNCTIONS:
+        for metric in ("Errors", "Throttles"):
+            assert ("AWS/Lambda", metric, (f"<{function}>",)) in watched
+    assert ("AWS/ApiGateway", "5xx", ("<HttpApi>", "$default")) in watched
+    assert ("imgpipe", "DeadLetters", ("imgpipe",)) in watched  # the DLQ function's metric
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+
+
+def test_every_function_logs_to_a_log_group_with_retention() -> None:
+    """Logs go to the stack's log groups (retention set), which each role may write to."""
+    groups = _of_type("AWS::Logs::LogGroup")
+    for name in FUNCTIONS:
+        group = DEFAULTS.evaluate(_props(name)["LoggingConfig"]["LogGroup"]).strip("<>")
+        assert group in groups
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_outputs_name_the_api_url_buckets_table_and_queues() -> None:
+    """The outputs the README and operators use."""
+    assert {"ApiUrl", "RawBucket", "ProcessedBucket", "Table", "JobsQueue",
+            "DeadLetterQueue"} <= set(T["Outputs"])  # fmt: skip
+    assert DEFAULTS.evaluate(T["Outputs"]["ApiUrl"]["Value"]) == "<HttpApi.ApiEndpoint>"
+
+
+# -- sam build ---------------------------------------------------------------------------------
+
+
+def _python312() -> Path | None:
+    found = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
+    if found:
+        return found[-1]
+    on_path = shutil.which("python3.12")
+    return Path(on_path) if on_path else None
+
+
+def _directory_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+@pytest.fixture(scope="module")
+def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sam build`` of the template with Python 3.12; the build directory."""
+    sam = ROOT / ".venv-tools" / "sam" / "bin" / "sam"
+    if not sam.exists():
+        pytest.skip("the SAM CLI is not installed: `make tools` puts it in .venv-tools/sam")
+    python = _python312()
+    if python is None:
+        pytest.skip("sam build needs python3.12 (the functions' runtime); none was found in "
+                    "~/.pyenv/versions/3.12*/bin or on PATH")  # fmt: skip
+    out = tmp_path_factory.mktemp("sam")
+    environ = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}",
+               "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "eu-west-1"}  # fmt: skip
+    done = subprocess.run(
+        [str(sam), "build", "--template", str(TEMPLATE), "--build-dir", str(out / "build"),
+         "--cache-dir", str(out / "cache")],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return out / "build"
+
+
+@pytest.mark.timeout(900)  # a cold build downloads every wheel
+def test_sam_build_packages_every_handler_with_its_dependencies(sam_build: Path) -> None:
+    """Each function's artifact holds our package and the libraries its handler imports."""
+    for name, handler in HANDLERS.items():
+        artifact = sam_build / name
+        module = handler.rsplit(".", 1)[0]
+        assert (artifact / (module.replace(".", "/") + ".py")).is_file()
+        for library in ("pyvips", "aws_lambda_powertools", "boto3", "PIL", "numpy"):
+            assert (artifact / library).is_dir(), (name, library)
+        assert not (artifact / "click").exists()  # CLI-only dependencies stay out
+    built = load_template(sam_build / "template.yaml")
+    for name in FUNCTIONS:
+        assert built["Resources"][name]["Properties"]["CodeUri"] == name
+
+
+@pytest.mark.timeout(900)
+def test_sam_build_fits_in_a_lambda_zip(sam_build: Path) -> None:
+    """The unzipped artifact is under Lambda's 250 MiB limit for a zip package."""
+    sizes = {name: _directory_bytes(sam_build / name) for name in FUNCTIONS}
+    assert max(sizes.values()) < LAMBDA_ZIP_LIMIT, sizes
