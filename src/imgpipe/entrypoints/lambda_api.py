@@ -1,0 +1,42 @@
+"""The HTTP API function: API Gateway HTTP API (payload v2) events through the one route definition.
+
+The app (boto3 clients, adapters, service, resolver) is built on the first invocation and kept
+for the life of the container - never at import, so importing this module talks to nothing.
+Configuration comes from the environment (``imgpipe.bootstrap.build_aws``).
+
+Logs are JSON lines with the request id as correlation id. The event is never logged: it carries
+image bytes and authorization headers, and responses carry presigned URLs.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe.api.routes import build_api
+from imgpipe.bootstrap import build_aws
+
+__all__ = ["handler", "resolver"]
+
+# Named after our package's root logger, so every ``imgpipe.*`` record gets the same JSON
+# formatter, Lambda context and correlation id.
+logger = Logger(service="imgpipe")
+
+
+@functools.cache
+def resolver() -> APIGatewayHttpResolver:
+    """The routes bound to the AWS-wired service; built once per container."""
+    return build_api(build_aws().service)
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``imgpipe.entrypoints.lambda_api.handler``)."""
+    return resolver().resolve(event, context)

@@ -1,0 +1,72 @@
+"""The dead-letter function: a job that failed 5 times marks its images ``failed``.
+
+The twin of ``ImageService.sweep_dead_letters`` in the local service. Each dead letter is read
+once: its images (if it names any - a poison message may not even be JSON) are marked
+``failed`` and the message is acknowledged, so the image's status tells the truth and an old
+dead letter cannot fail it again after a reprocess. Only a failure to record that (e.g. the
+table is unreachable) leaves the message in the dead-letter queue for another try.
+
+Metrics: ``DeadLetters`` per message, ``ImagesFailed`` per image marked.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe.bootstrap import AwsApp, build_aws
+from imgpipe.errors import ImgpipeError
+from imgpipe.events import parse_event
+from imgpipe.keys import id_from_key
+
+__all__ = ["handler", "record_handler"]
+
+logger = Logger(service="imgpipe")  # the package's root logger: see lambda_api
+metrics = Metrics(namespace="imgpipe", service="imgpipe")
+# A batch whose every record failed is reported like any other (not raised as a function
+# error): the Errors alarm is kept for crashes and timeouts.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@functools.cache
+def app() -> AwsApp:
+    """The AWS-wired service; built once per container."""
+    return build_aws()
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Mark the images of one dead letter failed; raise only when that could not be recorded."""
+    metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
+    try:
+        objects = parse_event(json.loads(record.body))
+    except (ValueError, ImgpipeError):  # not a notification of raw objects: nothing to mark
+        logger.exception("unreadable dead letter dropped", extra={
+            "message_id": record.message_id, "body_prefix": record.body[:200]})  # fmt: skip
+        return
+    for obj in objects:
+        image_id = id_from_key(obj.key)
+        app().service.mark_failed(image_id, ImgpipeError(
+            "processing failed repeatedly; the job went to the dead-letter queue"))  # fmt: skip
+        metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
+        logger.error("image failed", extra={"message_id": record.message_id,
+                                            "image_id": image_id})  # fmt: skip
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Lambda entry point (``imgpipe.entrypoints.lambda_dlq.handler``)."""
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=processor, context=context)  # fmt: skip

@@ -1,0 +1,88 @@
+"""The processor function: SQS batches of S3 ObjectCreated notifications -> ``handle_event``.
+
+Bad images are not failures: the service records them ``rejected`` and the message is
+acknowledged. Anything that raises is reported in ``batchItemFailures``, so only that message
+comes back (and after 5 receives goes to the dead-letter queue). The app is built on the first
+invocation, never at import. Metrics (EMF, namespace ``imgpipe``): ``ImagesProcessed``,
+``ImagesRejected`` (dimension ``code``), ``ProcessingMs``, ``Bytes`` per image actually worked
+on (a duplicate delivery counts nothing); ``Messages``, ``BatchItemFailures`` per message.
+Tracing is off unless ``POWERTOOLS_TRACE_DISABLED=false`` (the template's ``Tracing``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe.bootstrap import AwsApp, build_aws
+from imgpipe.service import now_iso
+
+__all__ = ["handler", "record_handler"]
+
+logger = Logger(service="imgpipe")  # the package's root logger: see lambda_api
+metrics = Metrics(namespace="imgpipe", service="imgpipe")
+tracer = Tracer(service="imgpipe")
+# A batch whose every record failed is reported like any other (not raised as a function
+# error): the Errors alarm is kept for crashes and timeouts.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_SERVICE = {"service": "imgpipe"}
+
+
+@functools.cache
+def app() -> AwsApp:
+    """The AWS-wired service; built once per container."""
+    return build_aws()
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    """Process one SQS message; raising marks it failed (and only it)."""
+    started, since = time.perf_counter(), now_iso()
+    context = {"message_id": record.message_id,
+               "receive_count": record.attributes.approximate_receive_count}  # fmt: skip
+    try:
+        images = app().service.handle_event(json.loads(record.body))
+    except Exception:  # reported to SQS as this item's failure, then re-raised for the batch
+        logger.exception("message failed", extra=context)
+        metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=1)
+        raise
+    ms = (time.perf_counter() - started) * 1000
+    metrics.add_metric(name="Messages", unit=MetricUnit.Count, value=1)
+    for image in images:
+        fresh = (image.processed_at or "") >= since  # else an earlier delivery did the work
+        code = (image.error or {}).get("code")
+        logger.info("image done", extra={**context, "image_id": image.id, "fresh": fresh,
+                                         "status": image.status, "error_code": code,
+                                         "ms": round(ms, 1)})  # fmt: skip
+        if not fresh:
+            continue
+        metrics.add_metric(name="ProcessingMs", unit=MetricUnit.Milliseconds, value=ms)
+        metrics.add_metric(name="Bytes", unit=MetricUnit.Bytes, value=image.bytes or 0)
+        if image.status == "processed":
+            metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
+        elif image.status == "rejected":
+            with single_metric("ImagesRejected", MetricUnit.Count, 1, namespace="imgpipe",
+                               default_dimensions=_SERVICE) as rejected:  # fmt: skip
+                rejected.add_dimension(name="code", value=str(code))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Lambda entry point (``imgpipe.entrypoints.lambda_processor.handler``)."""
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=processor, context=context)  # fmt: skip

@@ -1,0 +1,120 @@
+"""template.yaml as data, and a small evaluator of the intrinsic functions it uses.
+
+``load_template()`` keeps CloudFormation's short tags as their long forms (``!Ref x`` ->
+``{"Ref": "x"}``, ``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A", "B"]}``). ``evaluate`` resolves
+``Ref`` (parameters and pseudo parameters), ``Fn::If``/``Equals``/``Not``, ``Fn::Join``,
+``Select``, ``Split`` and ``Sub`` for given parameter values - enough to ask "what does this
+stack look like with AuthMode=JWT" - and leaves references to resources as ``<Name>`` or
+``<Name.Attribute>`` text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["NO_VALUE", "TEMPLATE", "Stack", "load_template"]
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+NO_VALUE = object()  # what {"Ref": "AWS::NoValue"} evaluates to
+_PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "imgpipe-test",
+    "AWS::StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/imgpipe-test/"
+    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A safe loader that also accepts CloudFormation's short intrinsic tags."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # a SafeLoader
+
+
+class Stack:
+    """The template with parameter values: defaults, overridden by ``parameters``."""
+
+    def __init__(self, template: dict[str, Any], **parameters: str) -> None:
+        self.template = template
+        self.parameters = {name: str(spec.get("Default", ""))
+                           for name, spec in template.get("Parameters", {}).items()}  # fmt: skip
+        self.parameters.update(parameters)
+
+    def condition(self, name: str) -> bool:
+        return bool(self.evaluate(self.template["Conditions"][name]))
+
+    def exists(self, resource: str) -> bool:
+        condition = self.template["Resources"][resource].get("Condition")
+        return condition is None or self.condition(condition)
+
+    def evaluate(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.evaluate(n) for n in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1 or not next(iter(node)).startswith(("Ref", "Fn::", "Condition")):
+            return {k: v for k, v in ((k, self.evaluate(v)) for k, v in node.items())
+                    if v is not NO_VALUE}  # fmt: skip
+        ((name, arg),) = node.items()
+        if name == "Ref":
+            if arg == "AWS::NoValue":
+                return NO_VALUE
+            if arg in _PSEUDO:
+                return _PSEUDO[arg]
+            if arg in self.parameters:
+                return self.parameters[arg]
+            return f"<{arg}>"
+        if name == "Condition":
+            return self.condition(arg)
+        if name == "Fn::GetAtt":
+            return f"<{'.'.join(arg)}>"
+        if name == "Fn::If":
+            return self.evaluate(arg[1] if self.condition(arg[0]) else arg[2])
+        if name == "Fn::Equals":
+            return self.evaluate(arg[0]) == self.evaluate(arg[1])
+        if name == "Fn::Not":
+            return not self.evaluate(arg[0])
+        if name == "Fn::Join":
+            return str(arg[0]).join(str(v) for v in self.evaluate(arg[1]))
+        if name == "Fn::Select":
+            return self.evaluate(arg[1])[int(arg[0])]
+        if name == "Fn::Split":
+            return str(self.evaluate(arg[1])).split(arg[0])
+        if name == "Fn::Sub":
+            text, names = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            return re.sub(r"\$\{([^}]+)\}",
+                          lambda m: str(self.evaluate(names.get(m.group(1))
+                                                      or _sub_ref(m.group(1)))), text)  # fmt: skip
+        raise NotImplementedError(name)
+
+
+def _sub_ref(name: str) -> dict[str, Any]:
+    """``${X}`` in Fn::Sub: a Ref, or a GetAtt when it has a dot."""
+    if "." in name and not name.startswith("AWS::"):
+        return {"Fn::GetAtt": name.split(".", 1)}
+    return {"Ref": name}
