@@ -292,8 +292,19 @@ class ImageService:
             raise NotFoundError(f"image {image_id} has no stored original to reprocess")
         record = self.records.update(image_id, TERMINAL | _PROCESSABLE,
                                      {"status": "pending", "error": None})  # fmt: skip
+        self._forget_dead_letters(record.raw_key)
         self.object_created(record.raw_key)
         return record
+
+    def _forget_dead_letters(self, key: str) -> None:
+        """Drop this object's dead-lettered jobs: they must not fail the image again."""
+        for message in self.queue.dead_letters():
+            try:
+                keys = {obj.key for obj in parse_event(message.body)}
+            except ImgpipeError:
+                continue
+            if key in keys:
+                self.queue.delete_dead_letter(message.id)
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -328,7 +339,10 @@ class ImageService:
             cursor = page.next_cursor
 
     def sweep_dead_letters(self) -> int:
-        """Mark the images of dead-lettered jobs ``failed``; returns how many messages it read."""
+        """Mark the images of dead-lettered jobs ``failed``; returns how many messages it read.
+
+        The messages stay in the dead-letter list for an operator (``reprocess`` drops an
+        image's own); marking is idempotent, so sweeping again changes nothing."""
         dead = self.queue.dead_letters()
         for message in dead:
             try:
@@ -339,8 +353,6 @@ class ImageService:
                 self.mark_failed(id_from_key(obj.key), ImgpipeError(
                     f"processing failed {message.receive_count} times; the job is in the "
                     "dead-letter queue"))  # fmt: skip
-            # Handled: an old dead letter must not fail the image again after a reprocess.
-            self.queue.delete_dead_letter(message.id)
         return len(dead)
 
 

@@ -259,8 +259,10 @@ def test_image_of_a_dead_lettered_job_ends_failed(dead_letters: DeadLetters) -> 
 
 
 def test_poison_message_dies_within_its_visibility_budget(dead_letters: DeadLetters) -> None:
-    """With a 1 s visibility timeout, 5 failed receives take seconds, not a minute."""
-    assert dead_letters.poison_s < 20
+    """With a 1 s visibility timeout, 5 failed receives take seconds, not the minute that
+    exponential backoff past the visibility timeout would take (2+4+8+16+30 s)."""
+    # Generous: other servers of this module compete for the 2 CPUs while it runs.
+    assert dead_letters.poison_s < 45
 
 
 def _locked(database: Path) -> bool:
