@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
 from imgpipe import __version__
+from imgpipe.api.dashboard import register_dashboard
 from imgpipe.api.forms import parse_form_bytes
 from imgpipe.errors import (
     BadRequestError,
@@ -306,6 +307,7 @@ def build_api(service: ImageService) -> APIGatewayHttpResolver:  # noqa: PLR0915
         headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         return Response(200, "text/html; charset=utf-8", docs_page(app), headers=headers)
 
+    register_dashboard(app)
     return app
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -167,7 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_exactly(self._content_length(cap, hint))
         headers = {k.lower(): v for k, v in self.headers.items()}
         event = to_v2_event(self.command, self.path, headers, body, self.client_address[0])
-        result = self.server.resolver.resolve(event, _LOCAL_CONTEXT)
+        with self.server.resolve_lock:
+            result = self.server.resolver.resolve(event, _LOCAL_CONTEXT)
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         content_type = "application/json"
@@ -243,6 +245,9 @@ class LocalServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.app = app
         self.resolver: APIGatewayHttpResolver = build_api(app.service)
+        # Powertools keeps the request it is resolving in shared state (the class attribute
+        # ``current_event``, the resolver's ``context``), so requests go through one at a time.
+        self.resolve_lock = threading.Lock()
 
     @property
     def url(self) -> str:

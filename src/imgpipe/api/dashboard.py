@@ -1,0 +1,115 @@
+"""The dashboard: static HTML, CSS and JavaScript shipped in ``imgpipe/dashboard/``, served by
+the same resolver as the API (locally and from the Lambda function; no separate hosting).
+
+``register_dashboard(app)`` adds ``GET /`` (a redirect), ``GET /dashboard`` (the page) and
+``GET /dashboard/<name>`` (its assets). The asset list is read once, with ``importlib.resources``,
+when the routes are registered: a request can only name one of those files, so no path - encoded,
+dotted or otherwise - reaches the file system.
+
+Every response carries a strict Content-Security-Policy (scripts and styles from this origin
+only, nothing inline), ``nosniff`` and ``no-referrer``. There is no build step, so file names
+carry no content hash: responses are ``no-cache`` with a strong ETag, and a revalidation that
+matches costs a 304 with no body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from imgpipe.errors import NotFoundError
+
+__all__ = ["CONTENT_SECURITY_POLICY", "register_dashboard"]
+
+_INDEX = "index.html"
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# img-src https: and connect-src https: are for AWS, where renditions redirect to presigned S3
+# URLs and large uploads post their form straight to the bucket.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob: https:",
+    "connect-src 'self' https:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+])  # fmt: skip
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Asset:
+    content_type: str
+    text: str
+    etag: str
+
+
+def _load(folder: Traversable) -> dict[str, _Asset]:
+    """Every servable file directly in ``folder``, by name (no sub-folders, no dotfiles)."""
+    assets = {}
+    for entry in folder.iterdir():
+        suffix = "." + entry.name.rpartition(".")[2]
+        if entry.is_file() and not entry.name.startswith(".") and suffix in _CONTENT_TYPES:
+            data = entry.read_bytes()
+            etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+            assets[entry.name] = _Asset(_CONTENT_TYPES[suffix], data.decode("utf-8"), etag)
+    return assets
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def register_dashboard(app: APIGatewayHttpResolver) -> None:
+    """Serve the dashboard from ``app``: ``/`` redirects to ``/dashboard``."""
+    assets = _load(files("imgpipe") / "dashboard")
+    index = assets.pop(_INDEX)
+
+    def _send(asset: _Asset) -> Response[str]:
+        headers = {**_SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
+        if _etag_matches(app.current_event.headers.get("if-none-match"), asset.etag):
+            return Response(304, asset.content_type, "", headers=headers)
+        return Response(200, asset.content_type, asset.text, headers=headers)
+
+    def _redirect(location: str) -> Response[str]:
+        # Relative, so that it also holds behind an API Gateway stage prefix.
+        headers = {"Location": location, **_SECURITY_HEADERS}
+        return Response(302, "text/plain; charset=utf-8", "", headers=headers)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response[str]:
+        return _redirect("dashboard")
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard() -> Response[str]:
+        return _send(index)
+
+    @app.get("/dashboard/", include_in_schema=False)
+    def dashboard_slash() -> Response[str]:
+        return _redirect("../dashboard")  # the page's relative asset URLs assume no slash
+
+    @app.get("/dashboard/<name>", include_in_schema=False)
+    def dashboard_asset(name: str) -> Response[str]:
+        asset = assets.get(name)
+        if asset is None:
+            raise NotFoundError("no such dashboard file")
+        return _send(asset)
