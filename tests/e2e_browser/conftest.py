@@ -2,8 +2,8 @@
 chromium driven by Playwright's sync API, and a page that records console errors.
 
 The browser is ``/usr/bin/chromium`` (see ``chromium.py``); without it the tests are skipped.
-Screenshots go to ``test-artifacts/`` (git-ignored); the gallery shot also refreshes
-``docs/dashboard.png`` for the README.
+Screenshots go to ``test-artifacts/`` (git-ignored); with ``IMGPIPE_UPDATE_SCREENSHOT=1`` the
+gallery shot also refreshes ``docs/dashboard.png`` for the README.
 """
 
 from __future__ import annotations
