@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from imgpipe.adapters.local._sqlite import enable_wal
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
 from imgpipe.model import ImageRecord, Page, Status
@@ -219,7 +220,7 @@ class SqliteMetadataStore:
         """Bring the schema up to date; safe when several processes start at once, because the
         version is read and advanced inside one ``BEGIN IMMEDIATE`` transaction."""
         with self._errors():
-            self._conn().execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+            enable_wal(self._conn(), self._busy_timeout_ms / 1000)  # persistent: kept in the file
         with self._transaction() as conn:
             version: int = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(_MIGRATIONS):

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from imgpipe.adapters.local._sqlite import enable_wal
 from imgpipe.errors import InternalError
 from imgpipe.model import Message
 
@@ -286,18 +287,9 @@ class SqliteQueue:
                     conn.execute("ROLLBACK")
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
-        # WAL is a property of the file. Switching needs the file to itself and, when several
-        # processes start at once, fails with "database is locked" without waiting on
-        # busy_timeout, so retry for as long as busy_timeout would have waited.
-        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(_POLL_FIRST_S)
+        # WAL is a property of the file; enable_wal retries the switch while other processes
+        # open a brand-new file at the same moment.
+        mode = enable_wal(conn, _BUSY_TIMEOUT_MS / 1000)
         if mode != "wal":
             raise InternalError(f"queue file {self.path} cannot use WAL (mode {mode})")
 
