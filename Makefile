@@ -55,7 +55,7 @@ demo: venv  ## generate a small folder of demo photos in ./demo
 	$(BIN)/python -m imgpipe.demo $(DEMO)
 
 run: venv  ## start the local service (API + workers) on http://127.0.0.1:8080 (HOST=, PORT=)
-	@echo "imgpipe: starting on http://$(HOST):$(PORT) - try: curl -F file=@photo.jpg http://$(HOST):$(PORT)/images"
+	@echo "imgpipe: starting on http://$(HOST):$(PORT) - open http://$(HOST):$(PORT)/dashboard, or: curl -F file=@photo.jpg http://$(HOST):$(PORT)/images"
 	$(BIN)/imgpipe serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 process: demo  ## process the demo folder with the batch CLI into ./imgpipe-out

@@ -73,7 +73,11 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     keeper.start()
     log.info("serving", extra={"url": base_url, "data_dir": str(data_dir), "workers": workers,
                                "recovered": recovered})  # fmt: skip
-    print(f"imgpipe is serving on {base_url}  (API docs: {base_url}/docs)", flush=True)
+    print(
+        f"imgpipe is serving on {base_url}  (dashboard: {base_url}/dashboard, "
+        f"API docs: {base_url}/docs)",
+        flush=True,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except _StopServing as signalled:
