@@ -12,6 +12,7 @@ __all__ = [
     "check_key",
     "id_from_key",
     "is_id",
+    "is_key",
     "new_id",
     "raw_key",
     "rendition_key",
@@ -46,6 +47,12 @@ def check_key(key: str) -> str:
     if not _KEY.match(key):
         raise ValueError(f"not an imgpipe object key: {key[:80]!r}")
     return key
+
+
+def is_key(key: str) -> bool:
+    """Whether ``key`` is one imgpipe could have made (stray temp files and foreign objects
+    are not)."""
+    return bool(_KEY.match(key))
 
 
 def id_from_key(key: str) -> str:

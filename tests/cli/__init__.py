@@ -1,0 +1,1 @@
+"""The ``imgpipe`` command through click's CliRunner."""

@@ -1,0 +1,1 @@
+"""Conformance over the shared real-world corpus (skipped where it is absent)."""

@@ -1,0 +1,1 @@
+"""The use cases over the in-memory fakes of every port."""

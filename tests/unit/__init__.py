@@ -1,0 +1,1 @@
+"""The pure core, with fixtures the tests generate themselves."""

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from imgpipe.adapters.aws._errors import error_code, translated
 from imgpipe.errors import NotFoundError
-from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, check_key
+from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, check_key, is_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -112,7 +112,7 @@ class S3BlobStore:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    if key.startswith(root) and _is_key(key):  # strays are not our objects
+                    if key.startswith(root) and is_key(key):  # strays are not our objects
                         yield key
 
     def download_url(self, key: str, filename: str, expires_s: int) -> str | None:
@@ -134,14 +134,6 @@ class S3BlobStore:
     def _bucket(self, key: str) -> str:
         check_key(key)
         return self.raw_bucket if key.startswith(RAW_PREFIX) else self.processed_bucket
-
-
-def _is_key(key: str) -> bool:
-    try:
-        check_key(key)
-    except ValueError:
-        return False
-    return True
 
 
 def _encode_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from imgpipe.errors import InternalError, NotFoundError, TooLargeBytesError
-from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, check_key
+from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, check_key, is_key
 
 __all__ = ["FsBlobStore"]
 
@@ -114,7 +114,7 @@ class FsBlobStore:
             rel = Path(folder).relative_to(self.root).as_posix()
             for name in files:
                 key = f"{rel}/{name}"
-                if key.startswith(prefix) and _is_key(key):
+                if key.startswith(prefix) and is_key(key):
                     keys.append(key)
         return iter(sorted(keys))
 
@@ -223,14 +223,6 @@ def _read_sidecar(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, ValueError):
         return None
     return info
-
-
-def _is_key(key: str) -> bool:
-    try:
-        check_key(key)
-    except ValueError:
-        return False
-    return True
 
 
 def _fsync_dir(folder: Path) -> None:
