@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from imgpipe.core.formats import sniff
 from imgpipe.core.metadata import sanitize
 from imgpipe.core.pipeline import process
 from imgpipe.core.validation import inspect
@@ -196,10 +196,8 @@ class ImageService:
             renditions = self._copy_renditions(original, record.id)
             metadata, tags, duplicate_of = original.metadata, original.tags, original.id
         else:
-            content_type: str | None = record.content_type
-            with contextlib.suppress(UnsupportedTypeError):
-                content_type = sniff(data).mime
             done = process(data, self.settings, self.tagger)
+            content_type = done.metadata["mime_type"]  # from the bytes, not the client
             renditions = []
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)
@@ -299,11 +297,7 @@ class ImageService:
     def _forget_dead_letters(self, key: str) -> None:
         """Drop this object's dead-lettered jobs: they must not fail the image again."""
         for message in self.queue.dead_letters():
-            try:
-                keys = {obj.key for obj in parse_event(message.body)}
-            except ImgpipeError:
-                continue
-            if key in keys:
+            if key in _raw_keys(message.body):
                 self.queue.delete_dead_letter(message.id)
 
     # -- housekeeping -----------------------------------------------------------------------
@@ -345,15 +339,26 @@ class ImageService:
         image's own); marking is idempotent, so sweeping again changes nothing."""
         dead = self.queue.dead_letters()
         for message in dead:
-            try:
-                objects = parse_event(message.body)
-            except ImgpipeError:
-                continue
-            for obj in objects:
-                self.mark_failed(id_from_key(obj.key), ImgpipeError(
-                    f"processing failed {message.receive_count} times; the job is in the "
-                    "dead-letter queue"))  # fmt: skip
+            self.fail_dead_letter(message.body)
         return len(dead)
+
+    def fail_dead_letter(self, body: Mapping[str, Any]) -> tuple[str, ...]:
+        """Mark the images named by one dead-lettered job ``failed``; return their ids
+        (none when the body is not a notification of raw objects)."""
+        image_ids = tuple(id_from_key(key) for key in _raw_keys(body))
+        for image_id in image_ids:
+            self.mark_failed(image_id, ImgpipeError(
+                f"processing failed {self.queue.max_receives} times; the job went to the "
+                "dead-letter queue"))  # fmt: skip
+        return image_ids
+
+
+def _raw_keys(body: Mapping[str, Any]) -> list[str]:
+    """The raw keys an S3 notification names; ``[]`` for anything else."""
+    try:
+        return [obj.key for obj in parse_event(body)]
+    except ImgpipeError:
+        return []
 
 
 def _clean_filename(filename: str | None) -> str | None:

@@ -27,9 +27,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe.bootstrap import AwsApp, build_aws
-from imgpipe.errors import ImgpipeError
-from imgpipe.events import parse_event
-from imgpipe.keys import id_from_key
 
 __all__ = ["handler", "record_handler"]
 
@@ -49,19 +46,18 @@ def app() -> AwsApp:
 def record_handler(record: SQSRecord) -> None:
     """Mark the images of one dead letter failed; raise only when that could not be recorded."""
     metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
+    context = {"message_id": record.message_id}
     try:
-        objects = parse_event(json.loads(record.body))
-    except (ValueError, ImgpipeError):  # not a notification of raw objects: nothing to mark
-        logger.exception("unreadable dead letter dropped", extra={
-            "message_id": record.message_id, "body_prefix": record.body[:200]})  # fmt: skip
-        return
-    for obj in objects:
-        image_id = id_from_key(obj.key)
-        app().service.mark_failed(image_id, ImgpipeError(
-            "processing failed repeatedly; the job went to the dead-letter queue"))  # fmt: skip
+        body = json.loads(record.body)
+    except ValueError:
+        body = {}
+    image_ids = app().service.fail_dead_letter(body) if isinstance(body, dict) else ()
+    if not image_ids:  # not a notification of raw objects: nothing to mark
+        logger.error("unreadable dead letter dropped",
+                     extra={**context, "body_prefix": record.body[:200]})  # fmt: skip
+    for image_id in image_ids:
         metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
-        logger.error("image failed", extra={"message_id": record.message_id,
-                                            "image_id": image_id})  # fmt: skip
+        logger.error("image failed", extra={**context, "image_id": image_id})
 
 
 @metrics.log_metrics
