@@ -302,18 +302,22 @@ class ImageService:
 
     # -- housekeeping -----------------------------------------------------------------------
 
-    def reconcile(self, older_than_s: float = 60.0) -> int:
+    def reconcile(self, older_than_s: float = 60.0, orphans_only: bool = False) -> int:
         """Re-announce raw objects whose record is missing or not terminal; expire stale grants.
 
-        Covers a crash between storing an upload and enqueuing its event. Returns the number
-        of objects re-announced.
+        Covers a crash between storing an upload and enqueuing its event. At start-up (nothing
+        in flight from this process) every unfinished image is re-announced; a periodic pass
+        sets ``orphans_only`` and re-announces only objects with no record at all - a pending
+        image may still have a job retrying, and a second job for it would outlive a later
+        reprocess and fail it from the dead-letter list. Returns the number re-announced.
         """
         cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_s)).strftime(
             "%Y-%m-%dT%H:%M:%S.%fZ")  # fmt: skip
         announced = 0
         for key in list(self.blobs.list(RAW_PREFIX)):
             record = self.records.get(id_from_key(key))
-            if record is None or (record.status not in TERMINAL and record.created_at < cutoff):
+            stale = not orphans_only and record is not None and record.created_at < cutoff
+            if record is None or (stale and record.status not in TERMINAL):
                 self.object_created(key)
                 announced += 1
         self._expire_unused_grants()

@@ -54,6 +54,16 @@ def test_reconcile_reannounces_a_stale_pending_image_whose_event_was_lost(
     assert (done.id, done.status) == (record.id, "processed")
 
 
+def test_periodic_reconcile_leaves_a_pending_image_with_a_job_alone(
+    pipeline: Pipeline,
+) -> None:
+    """``orphans_only`` queues no second job for a pending image (its own may be retrying)."""
+    pipeline.service.upload(F.jpeg())
+
+    assert pipeline.service.reconcile(older_than_s=0, orphans_only=True) == 0
+    assert len(pipeline.queue.receive(max_messages=10)) == 1
+
+
 def test_reconcile_leaves_finished_images_alone(pipeline: Pipeline) -> None:
     """Processed and rejected images are not announced again."""
     pipeline.service.upload(F.jpeg())

@@ -65,7 +65,7 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
                 pool.check()
                 app.service.sweep_dead_letters()
                 if rounds % _RECONCILE_EVERY == 0:
-                    app.service.reconcile()
+                    app.service.reconcile(orphans_only=True)
             except Exception:  # housekeeping must outlive any single failure
                 log.exception("housekeeping failed")
 
