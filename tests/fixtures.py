@@ -40,7 +40,10 @@ __all__ = [
     "animated_avif",
     "animated_gif",
     "animated_webp",
+    "apng",
+    "apng_frame",
     "avif",
+    "avif_poison",
     "bigtiff",
     "bmp",
     "camera_jpeg",
@@ -49,6 +52,7 @@ __all__ = [
     "eps_binary",
     "gif",
     "gif_bomb",
+    "gif_frame",
     "gif_screen_bomb",
     "gps_ifd",
     "grey16_png",
@@ -95,6 +99,7 @@ __all__ = [
     "tiff_many_tags",
     "truncated",
     "webp",
+    "webp_frame",
     "webp_with_metadata",
     "with_box_version",
     "zip_archive",
@@ -705,3 +710,62 @@ def with_box_version(data: bytes, box: bytes, version: int) -> bytes:
     patched = bytearray(data)
     patched[patched.index(box) + 4] = version
     return bytes(patched)
+
+
+@cache
+def avif_poison() -> bytes:
+    """An AVIF whose essential ``pixi`` property is renamed ``p\\xc6xi``: libheif refuses it with
+    an error that quotes the name, a message that is not UTF-8 (it once poisoned pyvips)."""
+    data = bytearray(avif((16, 16)))
+    ipma = data.index(b"ipma")  # type, then version(1) flags(3) entry_count(4)
+    version, flags = data[ipma + 4], int.from_bytes(data[ipma + 5 : ipma + 8], "big")
+    (count,) = struct.unpack(">I", data[ipma + 8 : ipma + 12])
+    pos = ipma + 12
+    for _ in range(count):
+        pos += 2 if version < 1 else 4  # item id
+        associations, pos = data[pos], pos + 1
+        for _ in range(associations):
+            data[pos] |= 0x80  # essential
+            pos += 2 if flags & 1 else 1
+    data[data.index(b"pixi") + 1] = 0xC6
+    return bytes(data)
+
+
+@cache
+def apng(frames: int = 3, size: tuple[int, int] = DISPLAY_SIZE) -> bytes:
+    """An animated PNG of flat-coloured frames (``acTL`` + one ``fcTL`` per frame)."""
+    first, *rest = _frames(frames, size)
+    return _save(first, "PNG", save_all=True, append_images=rest, duration=100, loop=0)
+
+
+def _patched(data: bytes, at: int, fmt: str, *values: int) -> bytes:
+    out = bytearray(data)
+    struct.pack_into(fmt, out, at, *values)
+    return bytes(out)
+
+
+def gif_frame(left: int, top: int, width: int, height: int) -> bytes:
+    """``animated_gif(2, (16, 16))`` whose first image descriptor declares the given rect."""
+    data = animated_gif(2, (16, 16))
+    return _patched(data, _first_image_descriptor(data) + 1, "<HHHH", left, top, width, height)
+
+
+def apng_frame(left: int, top: int, width: int, height: int, index: int = 1) -> bytes:
+    """``apng(3, (16, 16))`` whose ``index``-th fcTL declares the given rect (CRC fixed)."""
+    data = apng(3, (16, 16))
+    pos = -1
+    for _ in range(index + 1):
+        pos = data.index(b"fcTL", pos + 1)
+    body = bytearray(data[pos + 4 : pos + 4 + 26])
+    struct.pack_into(">IIII", body, 4, width, height, left, top)
+    return data[: pos - 4] + png_chunk(b"fcTL", bytes(body)) + data[pos + 4 + 26 + 4 :]
+
+
+def webp_frame(left: int, top: int, width: int, height: int) -> bytes:
+    """``animated_webp(2, (16, 16))`` whose first ANMF chunk declares the given rect."""
+    data = animated_webp(2, (16, 16))
+    body = data.index(b"ANMF") + 8
+    out = bytearray(data)
+    for offset, value in ((0, left // 2), (3, top // 2), (6, width - 1), (9, height - 1)):
+        out[body + offset : body + offset + 3] = value.to_bytes(3, "little")
+    return bytes(out)

@@ -1,12 +1,15 @@
 """Batch processing of files and folders: the use case behind ``imgpipe process``.
 
 Each image runs in a worker process with a wall-clock budget: a decoder that hangs or a worker
-that dies costs that one image (``failed``), never the batch. Results are plain dicts in the
-CLI's ``--json`` shape so they cross process boundaries and print as they are.
+that dies costs that one image (``failed``), never the batch. A worker whose imaging engine
+fails its self-check after an unexpected error exits instead of taking the next image, and the
+image it held is tried again in a fresh worker: no image fails because of an earlier one.
+Results are plain dicts in the CLI's ``--json`` shape so they cross process boundaries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -24,12 +27,18 @@ from imgpipe.errors import (
     InternalError,
     ProcessingTimeoutError,
     TooLargeBytesError,
+    error_for_code,
 )
 from imgpipe.settings import Settings
 
 __all__ = ["BatchSummary", "collect_inputs", "process_file", "run_batch"]
 
 Result = dict[str, Any]
+
+# A worker exits with this code when its engine fails the self-check (EX_SOFTWARE + 100, far
+# from any signal or Python exit status); the image it held gets one more try elsewhere.
+_EX_ENGINE_BROKEN = 170
+_ATTEMPTS = 2
 
 
 def collect_inputs(paths: Iterable[Path]) -> list[Path]:
@@ -65,9 +74,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def process_file(source: str, out_dir: str, settings: Settings) -> Result:
-    """Process one file into ``out_dir/<id>/``; return its result record (runs in a worker)."""
+    """Process one file into ``out_dir/<id>/``; return its result record (runs in a worker).
+
+    After an unexpected error the worker checks its engine; a broken one exits the process
+    (``_EX_ENGINE_BROKEN``) rather than serve another image."""
     # Imported here so the parent process never loads libvips (workers are spawned clean).
-    from imgpipe.core.pipeline import content_id, process  # noqa: PLC0415
+    from imgpipe.core.vips import engine_ok  # noqa: PLC0415 - libvips only in the worker
+
+    try:
+        result = _process_file(source, out_dir, settings)
+    except Exception:
+        if not engine_ok():
+            os._exit(_EX_ENGINE_BROKEN)
+        raise
+    if result["status"] == "failed" and not engine_ok():
+        os._exit(_EX_ENGINE_BROKEN)
+    return result
+
+
+def _process_file(source: str, out_dir: str, settings: Settings) -> Result:
+    from imgpipe.core.pipeline import content_id, process  # noqa: PLC0415 - worker-only import
 
     result: Result = {
         "source": source,
@@ -78,8 +104,6 @@ def process_file(source: str, out_dir: str, settings: Settings) -> Result:
     }
     try:
         data = _read_capped(Path(source), settings.limits.max_bytes)
-        import hashlib  # noqa: PLC0415
-
         image_id = content_id(hashlib.sha256(data).hexdigest())
         result["id"] = image_id
         processed = process(data, settings)
@@ -138,8 +162,6 @@ class BatchSummary:
 
 
 def _exit_code(code: str) -> int:
-    from imgpipe.errors import error_for_code  # noqa: PLC0415
-
     return error_for_code(code, "").exit_code
 
 
@@ -165,29 +187,36 @@ def _results(sources: list[Path], out_dir: Path, settings: Settings, jobs: int) 
     # Spawned workers: forking a process that has started libvips' threads is not safe.
     context = multiprocessing.get_context("spawn")
     with ProcessPool(max_workers=max(1, min(jobs, len(sources))), context=context) as pool:
-        futures = [
-            (
-                src,
-                pool.schedule(
-                    process_file,
-                    args=(str(src), str(out_dir), settings),
-                    timeout=settings.limits.timeout_s,
-                ),
-            )
-            for src in sources
-        ]
-        for src, future in futures:
-            try:
-                yield future.result()
-            except FutureTimeout:
-                error: ImgpipeError = ProcessingTimeoutError(
-                    f"gave up after {settings.limits.timeout_s:g} s; the worker was stopped"
-                )
-                yield _failed(_blank(src), error)
-            except ProcessExpired as exc:
-                yield _failed(_blank(src), InternalError(f"worker died (exit code {exc.exitcode})"))
-            except Exception as exc:  # noqa: BLE001 - one broken image must not stop the batch
-                yield _failed(_blank(src), InternalError(f"{type(exc).__name__}: {exc}"))
+
+        def schedule(src: Path) -> Any:
+            return pool.schedule(process_file, args=(str(src), str(out_dir), settings),
+                                 timeout=settings.limits.timeout_s)  # fmt: skip
+
+        futures = [(src, schedule(src)) for src in sources]
+        for src, first in futures:
+            future = first
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    yield future.result()
+                except ProcessExpired as exc:
+                    if exc.exitcode == _EX_ENGINE_BROKEN and attempt < _ATTEMPTS:
+                        future = schedule(src)  # the engine broke, maybe not by this image
+                        continue
+                    yield _failed(_blank(src), _expired(exc.exitcode))
+                except FutureTimeout:
+                    error: ImgpipeError = ProcessingTimeoutError(
+                        f"gave up after {settings.limits.timeout_s:g} s; the worker was stopped"
+                    )
+                    yield _failed(_blank(src), error)
+                except Exception as exc:  # noqa: BLE001 - one broken image must not stop the batch
+                    yield _failed(_blank(src), InternalError(f"{type(exc).__name__}: {exc}"))
+                break
+
+
+def _expired(exitcode: int | None) -> InternalError:
+    if exitcode == _EX_ENGINE_BROKEN:
+        return InternalError("this image broke the imaging engine in two fresh workers")
+    return InternalError(f"worker died (exit code {exitcode})")
 
 
 def _blank(source: Path) -> Result:

@@ -30,6 +30,7 @@ import pytest
 
 import aws_support
 import fixtures as F
+from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
 from imgpipe.entrypoints.server import to_v2_event
 
@@ -394,3 +395,71 @@ def test_the_handlers_build_nothing_at_import() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=environ, check=True, timeout=60)  # fmt: skip
     assert done.stdout.strip() == "False"
+
+
+def _post_to_s3(deployment: Deployment, data: bytes, content_type: str) -> str:
+    """A presigned upload: the bytes reach S3 with no header check by the API function."""
+    _, grant = deployment.json("POST", "/uploads", {
+        "content_type": content_type, "bytes": len(data)})  # fmt: skip
+    form = grant["upload"]
+    posted = httpx.post(form["url"], data=form["fields"],
+                        files={"file": ("x", data, content_type)})  # fmt: skip
+    assert posted.status_code in (200, 201, 204), posted.text
+    return str(grant["id"])
+
+
+def test_a_poison_file_in_a_batch_does_not_fail_the_images_after_it(
+    deployment: Deployment,
+) -> None:
+    """The non-UTF-8-error AVIF first, good images after it, in one warm container: the poison
+    ends rejected, every other image processed, and no message is reported failed."""
+    poison = _post_to_s3(deployment, F.avif_poison(), "image/avif")
+    good = [_post_to_s3(deployment, data, mime)
+            for data, mime in ((F.noisy_jpeg(), "image/jpeg"), (F.noisy_png(), "image/png"),
+                               (F.avif(), "image/avif"))]  # fmt: skip
+    deployment.jobs.drain()
+
+    record = deployment.record(poison)
+    assert (record["status"], record["error"]["code"]) == ("rejected", "corrupt")
+    assert {deployment.record(i)["status"] for i in good} == {"processed"}
+    assert deployment.jobs.failures == []
+
+
+def test_a_broken_engine_fails_the_rest_of_its_batch_untried_and_a_fresh_container_recovers(
+    deployment: Deployment, engine: Engine
+) -> None:
+    """After the engine fails its self-check, every record of the batch is a batch item failure
+    (none is marked failed or rejected); a fresh container then processes them all."""
+    images = [deployment.upload(F.noisy_jpeg((64 + i, 48))) for i in range(3)]
+    engine.break_()
+    try:
+        deployment.jobs.once()  # the three jobs (and the bucket's s3:TestEvent) in one batch
+        jobs = {d["messageId"] for d in deployment.jobs.deliveries if "ObjectCreated" in d["body"]}
+        assert len(jobs) == 3
+        assert jobs <= set(deployment.jobs.failures)
+        assert lambda_processor._Engine.broken
+    finally:
+        engine.repair()
+        lambda_processor._Engine.broken = False  # the runtime's fresh container
+    assert {deployment.record(i)["status"] for i in images} <= {"pending", "processing"}
+
+    deployment.jobs.drain()
+    assert {deployment.record(i)["status"] for i in images} == {"processed"}
+
+
+def test_a_container_with_a_broken_engine_exits_before_touching_its_next_batch() -> None:
+    """The invocation after a failed self-check ends the process (exit 170) without reading
+    its event, so Lambda replaces the container and the batch returns to the queue whole."""
+    code = ("from types import SimpleNamespace as NS\n"
+            "from imgpipe.entrypoints import lambda_processor as p\n"
+            "p._Engine.broken = True\n"
+            "context = NS(function_name='f', memory_limit_in_mb=1024, aws_request_id='r',\n"
+            "             invoked_function_arn='arn:aws:lambda:eu-west-1:1:function:f')\n"
+            "p.handler({'Records': 'never read'}, context)\n"
+            "print('still running')")  # fmt: skip
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("IMGPIPE_", "AWS_"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**environ, "POWERTOOLS_TRACE_DISABLED": "true"},
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == lambda_processor.EX_ENGINE_BROKEN, done.stderr
+    assert "still running" not in done.stdout

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
+import fixtures as F
 from imgpipe import __version__
 from imgpipe.entrypoints.cli import main
 
@@ -164,3 +165,19 @@ def test_version_and_doctor() -> None:
     report = json.loads(_run("doctor", "--json").stdout)
     assert all(report["formats"].values()), report["formats"]
     assert report["settings"]["limits"]["max_pixels"] == 50_000_000
+
+
+def test_a_poison_file_does_not_fail_the_images_after_it(tmp_path: Path) -> None:
+    """In one worker, the non-UTF-8-error AVIF is rejected and every later image processed."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "0-poison.avif").write_bytes(F.avif_poison())
+    for index, data in enumerate((F.jpeg(), F.png(), F.avif(), F.webp()), start=1):
+        (folder / f"{index}-good").write_bytes(data)
+    result = _run("process", str(folder), "--out", str(tmp_path / "out"), "--json", "-j", "1")
+    assert result.exit_code == 0, result.output
+    outcomes = {Path(r["source"]).name: (r["status"], r.get("error", {}).get("code"))
+                for r in _lines(result)}  # fmt: skip
+    assert outcomes.pop("0-poison.avif") == ("rejected", "corrupt")
+    assert set(outcomes.values()) == {("processed", None)}
+    assert len(outcomes) == 4

@@ -9,13 +9,14 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import fixtures as F
 from imgpipe.adapters.local.sqlite_queue import SqliteQueue
 from imgpipe.events import object_created_event
 from imgpipe.model import Message
@@ -28,6 +29,7 @@ from .harness import (
     jpeg_bytes,
     photo_bytes,
     pid_alive,
+    presigned_upload,
     upload,
     wait_for,
 )
@@ -106,6 +108,47 @@ def test_killed_worker_loses_no_image(serve: StartServer) -> None:
     )
 
 
+def test_a_killed_workers_job_is_retried_at_once_not_after_the_visibility_timeout(
+    serve: StartServer,
+) -> None:
+    """The supervisor knows which job a dead worker held and releases it: with a 5 minute
+    visibility timeout, a photo whose worker was SIGKILLed is still processed within a minute."""
+    server = serve(visibility_s=300, workers=1)
+    wait_for(lambda: len(server.worker_pids()) == 1, 60, server.log_tail)
+    (victim,) = server.worker_pids()
+    wait_for(lambda: not _burning(victim), 60, server.log_tail)  # done importing
+    (image_id,) = _upload_photos(server, range(200, 201))
+    wait_for(lambda: server.record(image_id)["status"] == "processing", 60, server.log_tail, 0.02)
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.monotonic()
+    record = server.wait_terminal([image_id], timeout_s=60)[image_id]
+    assert record["status"] == "processed", record["error"]
+    print(f"\n[e2e faults] job of a killed worker done {time.monotonic() - killed_at:.1f} s later")
+
+
+def test_a_poison_image_is_rejected_and_the_same_worker_processes_the_next_ones(
+    serve: StartServer,
+) -> None:
+    """One worker: the non-UTF-8-error AVIF (presigned, so only the worker judges it) ends
+    rejected; the photos uploaded after it end processed, none retried or dead-lettered."""
+    server = serve(workers=1)
+    poison_id, posted = presigned_upload(server.client, F.avif_poison(), "p.avif", "image/avif")
+    assert posted.status_code == 204, posted.text
+    good = [upload(server.client, jpeg_bytes((400, 300), seed=s), f"{s}.jpg").json()["id"]
+            for s in range(3)]  # fmt: skip
+    records = server.wait_terminal([poison_id, *good], timeout_s=60)
+    poison = records.pop(poison_id)
+    assert (poison["status"], poison["error"]["code"]) == ("rejected", "corrupt")
+    assert {r["status"] for r in records.values()} == {"processed"}
+    assert server.client.get("/health").json()["queue"]["dead"] == 0
+
+
+def _burning(pid: int) -> bool:
+    before = cpu_ticks(pid)
+    time.sleep(0.2)
+    return cpu_ticks(pid) - before >= 3
+
+
 def test_killed_service_loses_no_image_after_restart(serve: StartServer) -> None:
     """SIGKILL of the whole process tree mid-batch; a new serve on the same data finishes all."""
     first = serve(visibility_s=3, workers=2)
@@ -179,7 +222,7 @@ class Poisoned:
 
     server: Server
     poison_id: str
-    sent_at: float  # time.monotonic() of the send
+    sent_at: float  # time.time() of the send (the queue's clock)
     failing_id: str  # the image whose job keeps failing
 
 
@@ -207,7 +250,7 @@ def poisoned(serve_module: StartServer) -> Poisoned:
     key = ticket["upload"]["fields"]["key"]
     (server.raw_dir / ticket["id"]).mkdir()  # a folder where the original should be: reads fail
     with SqliteQueue(server.data_dir / "queue.db") as queue:
-        sent_at = time.monotonic()
+        sent_at = time.time()
         poison_id = queue.send(POISON)
         queue.send(object_created_event("raw", key, 1000, ""))
     return Poisoned(server, poison_id, sent_at, ticket["id"])
@@ -224,7 +267,12 @@ def dead_letters(poisoned: Poisoned) -> DeadLetters:
             return next((m for m in queue.dead_letters() if m.id == poisoned.poison_id), None)
 
         poison = wait_for(poison_dead, deadline_s, server.log_tail, interval_s=0.2)
-        poison_s = time.monotonic() - poisoned.sent_at
+    # When it died, by the queue's own record (the tests before this one take their time).
+    with closing(sqlite3.connect(server.data_dir / "queue.db")) as conn:
+        (failed_at,) = conn.execute(
+            "SELECT failed_at FROM dead_letters WHERE id = ?", (poisoned.poison_id,)
+        ).fetchone()
+    poison_s = failed_at - poisoned.sent_at
     failing = server.wait_terminal([poisoned.failing_id], deadline_s)[poisoned.failing_id]
     print(f"\n[e2e faults] poison message dead-lettered {poison_s:.1f} s after it was sent")
     return DeadLetters(server, poison, poison_s, failing)

@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 
 from imgpipe.errors import CorruptError
 
-__all__ = ["MAX_INFLATED_CHUNK", "check_png"]
+__all__ = ["MAX_INFLATED_CHUNK", "check_png", "chunks"]
 
 MAX_INFLATED_CHUNK = 1 << 20  # as Pillow's MAX_TEXT_CHUNK: 1 MiB per text or profile chunk
 _MAX_INFLATED_TOTAL = 8 << 20
 _VALID_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
 
 
-def check_png(data: bytes) -> None:
-    """Raise ``CorruptError`` for a bad IHDR, a non-zlib compressed chunk or a metadata bomb."""
-    pos, inflated_total, seen_ihdr = 8, 0, False
+def chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """``(type, body)`` of each chunk in order, up to IEND or a truncated chunk (the last one
+    yielded, short: the decoder reports truncation as such). Headers only; no CRC check."""
+    pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         body = data[pos + 8 : pos + 8 + length]
+        yield kind, body
+        if kind == b"IEND" or len(body) < length:
+            return
+        pos += 12 + length
+
+
+def check_png(data: bytes) -> None:
+    """Raise ``CorruptError`` for a bad IHDR, a non-zlib compressed chunk or a metadata bomb."""
+    inflated_total, seen_ihdr = 0, False
+    for kind, body in chunks(data):
         if not seen_ihdr:
             _check_ihdr(kind, body)
             seen_ihdr = True
@@ -33,9 +45,6 @@ def check_png(data: bytes) -> None:
             inflated_total += _check_compressed(kind, body)
             if inflated_total > _MAX_INFLATED_TOTAL:
                 raise CorruptError("PNG metadata inflates past 8 MiB (a decompression bomb)")
-        if kind == b"IEND" or len(body) < length:
-            return  # the end, or a truncated chunk that the decoder will report as such
-        pos += 12 + length
 
 
 def _check_ihdr(kind: bytes, body: bytes) -> None:

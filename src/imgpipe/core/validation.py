@@ -1,7 +1,8 @@
 """Everything checked before a pixel is decoded: type by magic bytes, byte, pixel and frame caps.
 
-``inspect`` reads only headers (libvips' lazy open, or pillow-heif's for HEIC) and returns a
-``SourceInfo``; it raises a ``RejectedError`` subclass for anything imgpipe will not process.
+``inspect`` reads only headers (chunk and frame descriptors, libvips' lazy open, or pillow-heif's
+for HEIC) and returns a ``SourceInfo``; it raises a ``RejectedError`` subclass for anything
+imgpipe will not process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pillow_heif
 
 from imgpipe.core.formats import SourceFormat, sniff
+from imgpipe.core.frames import check_frames
 from imgpipe.core.geometry import display_size
 from imgpipe.core.png import check_png
 from imgpipe.core.vips import VipsError, pyvips, translate_error
@@ -80,6 +82,7 @@ def inspect(data: bytes, limits: Limits) -> SourceInfo:
         raise TooLargeBytesError(f"{len(data):,} bytes exceeds the {limits.max_bytes:,} byte limit")
     if fmt is SourceFormat.PNG:
         check_png(data)
+    check_frames(fmt, data, limits)
     info = _inspect_heif(data) if fmt is SourceFormat.HEIF else _inspect_vips(data, fmt)
     check_limits(info.width, info.height, info.frames, limits)
     return info

@@ -2,21 +2,27 @@
 
 Importing this module configures the process once: every libvips loader is blocked except the
 allow-listed web formats, libvips' own "untrusted" operations are blocked, the operation cache
-is off (a long-lived worker must not hoard decoded images), and Pillow's decompression-bomb
-warning becomes an error. No external program is ever started by either library.
+is off (a long-lived worker must not hoard decoded images), libvips' error buffer is read and
+cleared safely whatever its bytes, and Pillow's decompression-bomb warning becomes an error. No
+external program is ever started by either library.
+
+``engine_ok`` is the self-check a long-lived worker runs after an unexpected failure: a worker
+whose engine cannot decode a known-good image any more must stop taking work.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
+from typing import Any
 
 import pyvips
 from PIL import Image
 
 from imgpipe.core.formats import SourceFormat, looks_truncated
-from imgpipe.errors import CorruptError, RejectedError, TruncatedError
+from imgpipe.errors import CorruptError, ImgpipeError, InternalError, TruncatedError
 
-__all__ = ["LOADERS", "VipsError", "pyvips", "translate_error", "vips_version"]
+__all__ = ["LOADERS", "VipsError", "engine_ok", "pyvips", "translate_error", "vips_version"]
 
 VipsError = pyvips.Error
 
@@ -31,6 +37,7 @@ LOADERS: dict[SourceFormat, str] = {
     SourceFormat.TIFF: "VipsForeignLoadTiff",
 }
 
+_SEEK_NOISE = re.compile(r"source: bad seek to \d+$")
 _TRUNCATION_WORDS = (
     "premature end",
     "truncat",
@@ -43,7 +50,29 @@ _TRUNCATION_WORDS = (
 )
 
 
+def _read_error_buffer() -> str:
+    """libvips' error text, decoded with replacement, and the buffer cleared in every case.
+
+    pyvips decodes the buffer as strict UTF-8 *before* clearing it: one decoder message with a
+    non-UTF-8 byte (libheif quotes box names from the file) made every later libvips error in
+    the process raise ``UnicodeDecodeError`` - one hostile file poisoned the worker for good.
+    """
+    try:
+        raw = pyvips.ffi.string(pyvips.vips_lib.vips_error_buffer())
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    finally:
+        pyvips.vips_lib.vips_error_clear()
+
+
+def _error_init(self: Any, message: str, detail: str | None = None) -> None:
+    self.message = message
+    self.detail = detail or _read_error_buffer()
+
+
 def _configure() -> None:
+    # The one replacement of pyvips internals: every ``pyvips.Error`` (raised deep inside
+    # pyvips as well as by us) reads the buffer through ``_read_error_buffer``.
+    pyvips.Error.__init__ = _error_init
     pyvips.block_untrusted_set(True)
     pyvips.operation_block_set("VipsForeignLoad", True)
     for loader in LOADERS.values():
@@ -57,9 +86,41 @@ def vips_version() -> str:
     return f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
 
 
-def translate_error(exc: Exception, fmt: SourceFormat, data: bytes) -> RejectedError:
-    """Turn a decoder failure into ``truncated`` or ``corrupt`` (both permanent rejections)."""
-    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+# A 2x2 PNG (one red, one green, one blue, one white pixel): decoded by ``engine_ok``.
+_KNOWN_GOOD = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73000000164944415478da63f8"
+    "cfc0c0f09f819181e1ffffff0c001ef604fd0b317c090000000049454e44ae426082"
+)
+_KNOWN_PIXELS = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
+
+
+def engine_ok() -> bool:
+    """True when libvips still decodes a known-good image exactly and reports a bad one as a
+    plain ``VipsError`` - the self-check after an unexpected failure."""
+    try:
+        image = pyvips.Image.new_from_buffer(_KNOWN_GOOD, "", fail_on="error")
+        if image.write_to_memory() != _KNOWN_PIXELS:
+            return False
+        try:
+            pyvips.Image.new_from_buffer(_KNOWN_GOOD[:40], "", fail_on="error").avg()
+        except VipsError:
+            return True  # a bad image must still fail as a plain, readable error
+        else:
+            return False
+    except Exception:  # noqa: BLE001 - any other failure is exactly what this check detects
+        return False
+
+
+def translate_error(exc: Exception, fmt: SourceFormat, data: bytes) -> ImgpipeError:
+    """Turn a decoder failure into ``truncated`` or ``corrupt`` (both permanent rejections) -
+    unless the engine itself fails its self-check: then the input is not to blame, and the
+    failure is ``internal`` (retried in a fresh worker), never a rejection of a good image."""
+    lines = (line.strip() for line in str(exc).splitlines())
+    # libvips logs every seek its buffer source refuses while probing: noise, not the reason.
+    detail = " ".join(ln for ln in lines if ln and not _SEEK_NOISE.match(ln))[:300]
+    detail = detail or type(exc).__name__
+    if not engine_ok():
+        return InternalError(f"the imaging engine is broken (it failed on: {detail})")
     lowered = detail.lower()
     if looks_truncated(fmt, data) or any(w in lowered for w in _TRUNCATION_WORDS):
         return TruncatedError(f"{fmt.value.upper()} data ends early: {detail}")

@@ -7,12 +7,19 @@ invocation, never at import. Metrics (EMF, namespace ``imgpipe``): ``ImagesProce
 ``ImagesRejected`` (dimension ``code``), ``ProcessingMs``, ``Bytes`` per image actually worked
 on (a duplicate delivery counts nothing); ``Messages``, ``BatchItemFailures`` per message.
 Tracing is off unless ``POWERTOOLS_TRACE_DISABLED=false`` (the template's ``Tracing``).
+
+A warm container must not carry one image's damage to the next: after an unexpected failure
+the function checks its imaging engine (``engine_ok``). When the check fails, the records of
+the batch not yet done are reported as failures without being tried, and the next invocation
+of this container exits before touching its batch, so Lambda starts a fresh one. The cost: one
+receive, and a wait of the visibility timeout, for each message of those two batches.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from typing import Any
 
@@ -28,6 +35,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe.bootstrap import AwsApp, build_aws
+from imgpipe.core.vips import engine_ok
+from imgpipe.errors import InternalError
 from imgpipe.service import now_iso
 
 __all__ = ["handler", "record_handler"]
@@ -39,6 +48,13 @@ tracer = Tracer(service="imgpipe")
 # error): the Errors alarm is kept for crashes and timeouts.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _SERVICE = {"service": "imgpipe"}
+EX_ENGINE_BROKEN = 170  # as the local workers
+
+
+class _Engine:
+    """Whether this container's imaging engine failed its self-check."""
+
+    broken = False
 
 
 @functools.cache
@@ -53,11 +69,19 @@ def record_handler(record: SQSRecord) -> None:
     started, since = time.perf_counter(), now_iso()
     context = {"message_id": record.message_id,
                "receive_count": record.attributes.approximate_receive_count}  # fmt: skip
+    if _Engine.broken:
+        metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=1)
+        raise InternalError("not attempted: this container's imaging engine is broken")
     try:
         images = app().service.handle_event(json.loads(record.body))
     except Exception:  # reported to SQS as this item's failure, then re-raised for the batch
         logger.exception("message failed", extra=context)
         metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=1)
+        if not engine_ok():
+            logger.critical(
+                "imaging engine failed its self-check; container retires", extra=context
+            )
+            _Engine.broken = True
         raise
     ms = (time.perf_counter() - started) * 1000
     metrics.add_metric(name="Messages", unit=MetricUnit.Count, value=1)
@@ -84,5 +108,10 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Lambda entry point (``imgpipe.entrypoints.lambda_processor.handler``)."""
+    if _Engine.broken:
+        # Before touching this batch: a crashed invocation returns every record to the queue,
+        # and the runtime replaces the process.
+        logger.error("exiting: this container's imaging engine is broken")
+        os._exit(EX_ENGINE_BROKEN)
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)  # fmt: skip

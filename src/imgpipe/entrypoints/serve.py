@@ -43,7 +43,7 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     app = build_local(data_dir, settings, base_url=base_url)
     server = LocalServer((host, port), app)
     recovered = app.service.reconcile(older_than_s=0)
-    pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s)
+    pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s, app.queue)
     pool.start()
     stopping = threading.Event()
 
