@@ -23,7 +23,7 @@ PORT   ?= 8080
 DATA   ?= imgpipe-data
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test lint check-aws sam-build deploy fmt bench demo process clean
+.PHONY: help venv tools run test lint check-aws sam-build deploy fmt bench demo process fuzz-api clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -90,6 +90,10 @@ deploy: sam-build  ## sam deploy STACK= REGION= STAGE= [PARAMS="AuthMode=JWT ...
 
 test: lint check-aws  ## lint and the AWS checks, then the whole test suite (warnings are errors; no tests collected is a failure)
 	$(BIN)/python -m pytest
+
+fuzz-api: venv  ## schemathesis (all checks) against a real imgpipe serve for FUZZ_S seconds (default 300)
+	IMGPIPE_FUZZ_API_S=$(or $(FUZZ_S),300) IMGPIPE_FUZZ_API_SEED=$(or $(SEED),1) \
+	  $(BIN)/python -m pytest tests/e2e/test_openapi_fuzz.py -s --timeout 0
 
 bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (or BENCH_DIR=...)
 	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)

@@ -15,6 +15,11 @@
     ├── ConflictError                 conflict           409   (a conditional write lost)
     ├── UploadPolicyError             upload_policy      403   (presigned upload refused)
     ├── BadRequestError               bad_request        400   (malformed request)
+    │   ├── InvalidRequestError       invalid_request    422   (parameters fail validation)
+    │   ├── MethodNotAllowedError     method_not_allowed 405
+    │   └── RequestTimeoutError       request_timeout    408   (the body came too slowly)
+    ├── UnauthorizedError             unauthorized       401   (missing or wrong token)
+    ├── BusyError                     busy               503   (over the concurrency cap)
     ├── ProcessingTimeoutError        timeout            504   (transient: may be retried)
     ├── ConfigError                   config             500   (bad settings file or value)
     └── InternalError                 internal           500   (a bug or an environment fault)
@@ -29,19 +34,24 @@ from typing import ClassVar
 
 __all__ = [
     "BadRequestError",
+    "BusyError",
     "ConfigError",
     "ConflictError",
     "CorruptError",
     "EmptyError",
     "ImgpipeError",
     "InternalError",
+    "InvalidRequestError",
+    "MethodNotAllowedError",
     "NotFoundError",
     "ProcessingTimeoutError",
     "RejectedError",
+    "RequestTimeoutError",
     "TooLargeBytesError",
     "TooManyFramesError",
     "TooManyPixelsError",
     "TruncatedError",
+    "UnauthorizedError",
     "UnsupportedTypeError",
     "UploadPolicyError",
     "error_for_code",
@@ -134,6 +144,33 @@ class BadRequestError(ImgpipeError):
     exit_code = 64  # EX_USAGE
 
 
+class InvalidRequestError(BadRequestError):
+    code = "invalid_request"
+    http_status = 422
+
+
+class MethodNotAllowedError(BadRequestError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class RequestTimeoutError(BadRequestError):
+    code = "request_timeout"
+    http_status = 408
+
+
+class UnauthorizedError(ImgpipeError):
+    code = "unauthorized"
+    http_status = 401
+    exit_code = 77  # EX_NOPERM
+
+
+class BusyError(ImgpipeError):
+    code = "busy"
+    http_status = 503
+    exit_code = 75  # EX_TEMPFAIL
+
+
 class ProcessingTimeoutError(ImgpipeError):
     code = "timeout"
     http_status = 504
@@ -164,6 +201,11 @@ _BY_CODE: dict[str, type[ImgpipeError]] = {
         ConflictError,
         UploadPolicyError,
         BadRequestError,
+        InvalidRequestError,
+        MethodNotAllowedError,
+        RequestTimeoutError,
+        UnauthorizedError,
+        BusyError,
         ProcessingTimeoutError,
         ConfigError,
         InternalError,

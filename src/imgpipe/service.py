@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from imgpipe.core.formats import ACCEPTED_MIME_TYPES
 from imgpipe.core.metadata import sanitize
 from imgpipe.core.pipeline import process
 from imgpipe.core.validation import inspect
@@ -29,6 +30,7 @@ from imgpipe.errors import (
     RejectedError,
     TooLargeBytesError,
     UnsupportedTypeError,
+    UploadPolicyError,
 )
 from imgpipe.events import object_created_event, parse_event
 from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, id_from_key, new_id, raw_key, rendition_key
@@ -41,8 +43,6 @@ __all__ = ["Delivery", "ImageService", "UploadTicket", "now_iso"]
 log = logging.getLogger("imgpipe.service")
 
 RAW_BUCKET = "raw"
-_ACCEPTED_MIME = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
-                  "image/heic", "image/heif", "image/tiff"}  # fmt: skip
 _DOWNLOAD_URL_S = 300
 _PROCESSABLE: frozenset[Status] = frozenset({"pending", "processing"})
 _CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
@@ -117,10 +117,10 @@ class ImageService:
 
     def create_upload(self, filename: str | None, content_type: str, size: int) -> UploadTicket:
         """Grant one presigned-style upload of ``size`` bytes of ``content_type``."""
-        if content_type not in _ACCEPTED_MIME:
+        if content_type not in ACCEPTED_MIME_TYPES:
             raise UnsupportedTypeError(
                 f"content type {content_type!r} is not accepted; use one of "
-                f"{', '.join(sorted(_ACCEPTED_MIME))}"
+                f"{', '.join(sorted(ACCEPTED_MIME_TYPES))}"
             )
         if size > self.settings.limits.max_bytes:
             raise TooLargeBytesError(
@@ -135,6 +135,16 @@ class ImageService:
                                         created_at=now_iso(), filename=_clean_filename(filename),
                                         content_type=content_type))  # fmt: skip
         return UploadTicket(id=image_id, upload=post)
+
+    def claim_upload(self, key: str) -> ImageRecord:
+        """The record waiting for a granted upload to ``key``; ``UploadPolicyError`` when its
+        form was used already, or the upload was cancelled (deleted) or has expired."""
+        if self.blobs.head(key) is not None:
+            raise UploadPolicyError("this upload form has already been used")
+        record = self.records.get(id_from_key(key))
+        if record is None:
+            raise UploadPolicyError("this upload was cancelled or has expired")
+        return record
 
     def object_created(self, key: str) -> None:
         """Announce a stored raw object, as S3 does to SQS (the local upload endpoint calls it)."""

@@ -60,6 +60,13 @@ class Service:
     # Must exceed the worst processing time (timeout_s) so a live job is not redelivered.
     visibility_s: float = 90.0
     max_receives: int = 5
+    # The local HTTP face (imgpipe serve). A request body must arrive within the deadline
+    # (25 MB at 60 s needs ~3.3 Mbit/s); past max_requests concurrent requests each new one
+    # gets a JSON 503 at once; the listen backlog absorbs bursts of new connections.
+    request_deadline_s: float = 60.0
+    max_requests: int = 128
+    backlog: int = 2048
+    keepalive_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

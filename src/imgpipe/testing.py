@@ -6,6 +6,7 @@ against them too), keep everything in dicts, and take a ``clock`` so time can be
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -13,7 +14,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, NotFoundError
@@ -22,7 +25,7 @@ from imgpipe.model import ImageRecord, Message, Page, Status, Tag
 from imgpipe.ports import TagSubject
 
 __all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryMetadataStore", "InMemoryQueue",
-           "ManualClock", "decode_cursor", "encode_cursor"]  # fmt: skip
+           "ManualClock", "decode_cursor", "encode_cursor", "to_v2_event"]  # fmt: skip
 
 
 class ManualClock:
@@ -242,3 +245,32 @@ class FixedTagger:
 
     def tag(self, subject: TagSubject) -> Sequence[Tag]:
         return self.tags
+
+
+def to_v2_event(method: str, target: str, headers: dict[str, str], body: bytes,
+                source_ip: str = "198.51.100.7") -> dict[str, Any]:  # fmt: skip
+    """The API Gateway HTTP API payload v2 event for one request (body base64), as the Lambda
+    API function receives it."""
+    path, _, query = target.partition("?")
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        params[name] = f"{params[name]},{value}" if name in params else value
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": params or None,
+        "requestContext": {
+            "accountId": "local", "apiId": "local", "domainName": headers.get("host", "local"),
+            "domainPrefix": "local", "requestId": uuid.uuid4().hex, "routeKey": "$default",
+            "stage": "$default", "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": source_ip, "userAgent": headers.get("user-agent", "")},
+        },
+        "body": base64.b64encode(body).decode("ascii") if body else None,
+        "isBase64Encoded": bool(body),
+    }  # fmt: skip

@@ -1,6 +1,6 @@
-"""The HTTP API through ``build_api(service).resolve(event, context)``, fed API Gateway HTTP API v2
-events built by ``to_v2_event`` - exactly what the Lambda function receives; no server, no
-sockets. Every error body is ``{"error": {"code", "message"}}``."""
+"""The HTTP API app through Mangum, fed API Gateway HTTP API v2 events built by ``to_v2_event`` -
+exactly what the Lambda function receives; no server, no sockets. Every error body is
+``{"error": {"code", "message"}}``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
+from mangum import Mangum
 
 import fixtures as F
 from imgpipe import __version__
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 from imgpipe.api.routes import build_api
 from imgpipe.core.tags import LocalTagger
-from imgpipe.entrypoints.server import _LOCAL_CONTEXT, to_v2_event
 from imgpipe.keys import new_id, raw_key
 from imgpipe.ports import Tagger
 from imgpipe.service import ImageService
@@ -29,6 +30,7 @@ from imgpipe.testing import (
     InMemoryMetadataStore,
     InMemoryQueue,
     ManualClock,
+    to_v2_event,
 )
 
 DIRECT_CAP = 4 * 1024 * 1024
@@ -45,7 +47,7 @@ class Reply:
     """A v2 resolver result with the body decoded back to bytes."""
 
     status: int
-    headers: dict[str, str]
+    headers: httpx.Headers
     body: bytes
 
     def json(self) -> Any:
@@ -73,15 +75,15 @@ class Api:
     resolver: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.resolver = build_api(self.service)
+        self.resolver = Mangum(build_api(self.service), lifespan="off")
 
     def call(self, method: str, target: str, body: bytes = b"",
              headers: dict[str, str] | None = None) -> Reply:  # fmt: skip
         event = to_v2_event(method, target, {"host": "test", **(headers or {})}, body, "10.0.0.1")
-        result = self.resolver.resolve(event, _LOCAL_CONTEXT)
+        result = self.resolver(event, None)
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-        return Reply(int(result["statusCode"]), dict(result.get("headers") or {}), data)
+        return Reply(int(result["statusCode"]), httpx.Headers(result.get("headers") or {}), data)
 
     def upload(self, data: bytes, filename: str = "photo.jpg") -> str:
         reply = self.call("POST", f"/images?filename={filename}", data,
@@ -248,12 +250,12 @@ def test_post_uploads_grants_a_signed_form(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        pytest.param(b"{not json", 400, "bad_request", id="bad-json"),
-        pytest.param(b"[]", 400, "bad_request", id="not-an-object"),
-        pytest.param(b"{}", 400, "bad_request", id="missing-fields"),
-        pytest.param(_upload_request(bytes=0), 400, "bad_request", id="zero-bytes"),
-        pytest.param(_upload_request(bytes="many"), 400, "bad_request", id="bytes-not-int"),
-        pytest.param(_upload_request(filename="x" * 2000), 400, "bad_request", id="long-name"),
+        pytest.param(b"{not json", 422, "invalid_request", id="bad-json"),
+        pytest.param(b"[]", 422, "invalid_request", id="not-an-object"),
+        pytest.param(b"{}", 422, "invalid_request", id="missing-fields"),
+        pytest.param(_upload_request(bytes=0), 422, "invalid_request", id="zero-bytes"),
+        pytest.param(_upload_request(bytes="many"), 422, "invalid_request", id="bytes-not-int"),
+        pytest.param(_upload_request(filename="x" * 2000), 422, "invalid_request", id="long-name"),
         pytest.param(_upload_request(content_type="image/svg+xml"), 415, "unsupported_type",
                      id="svg"),
         pytest.param(_upload_request(bytes=10**12), 413, "too_large_bytes", id="too-large"),
@@ -319,10 +321,10 @@ def test_list_filters_by_tag(make_api: MakeApi) -> None:
      "cursor=" + "A" * 600],
 )  # fmt: skip
 def test_list_refuses_bad_parameters(api: Api, query: str) -> None:
-    """Limits outside 1..200, unknown statuses and invalid cursors are 400s."""
+    """Limits outside 1..200, unknown statuses and invalid cursors are 422s (as documented)."""
     api.upload(F.jpeg())
     reply = api.call("GET", f"/images?{query}")
-    assert (reply.status, reply.error_code) == (400, "bad_request")
+    assert (reply.status, reply.error_code) == (422, "invalid_request")
 
 
 # --- GET /images/{id} --------------------------------------------------------------------------
@@ -396,7 +398,7 @@ def test_get_rendition_serves_the_bytes_with_safe_caching_headers(
 def test_get_rendition_is_base64_in_the_v2_response(api: Api, processed: str) -> None:
     """Binary bodies are returned base64-encoded, as API Gateway requires."""
     event = to_v2_event("GET", f"/images/{processed}/renditions/thumb.jpg", {}, b"", "10.0.0.1")
-    result = api.resolver.resolve(event, _LOCAL_CONTEXT)
+    result = api.resolver(event, None)
     assert result["isBase64Encoded"] is True
     assert base64.b64decode(result["body"]).startswith(b"\xff\xd8\xff")
 
@@ -536,10 +538,17 @@ def test_docs_page_lists_routes_with_escaped_text(api: Api) -> None:
     assert "rendition's" not in page
 
 
-@pytest.mark.parametrize(
-    ("method", "target"), [("GET", "/nope"), ("PUT", "/images"), ("GET", "/images/x/y/z")]
-)
+@pytest.mark.parametrize(("method", "target"), [("GET", "/nope"), ("GET", "/images/x/y/z")])
 def test_unknown_routes_are_404_in_the_error_shape(api: Api, method: str, target: str) -> None:
     """Anything off the route list is a 404 with the usual error body."""
     reply = api.call(method, target)
     assert (reply.status, reply.error_code) == (404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "target"), [("PUT", "/images"), ("TRACE", "/images"),
+                                                ("PATCH", "/health")])  # fmt: skip
+def test_a_known_path_with_another_method_is_a_json_405(api: Api, method: str, target: str) -> None:
+    """A route that exists under other methods answers 405 with Allow and the error body."""
+    reply = api.call(method, target)
+    assert (reply.status, reply.error_code) == (405, "method_not_allowed")
+    assert reply.headers["allow"]

@@ -32,7 +32,7 @@ import aws_support
 import fixtures as F
 from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
-from imgpipe.entrypoints.server import to_v2_event
+from imgpipe.testing import to_v2_event
 
 from .cfn import load_template
 
@@ -161,7 +161,7 @@ class Deployment:
 
 
 def _forget_apps() -> None:
-    lambda_api.resolver.cache_clear()
+    lambda_api.adapter.cache_clear()
     lambda_processor.app.cache_clear()
     lambda_dlq.app.cache_clear()
 
@@ -263,7 +263,7 @@ def test_rendition_is_a_302_to_a_presigned_url_that_is_not_logged(
     response = deployment.api("GET", f"/images/{image_id}/renditions/thumb.webp")
 
     assert response["statusCode"] == 302
-    location = response["headers"]["Location"]
+    location = httpx.Headers(response["headers"])["location"]
     assert location.startswith(deployment.stack.endpoint)
     assert "X-Amz-Signature=" in location
     fetched = httpx.get(location)

@@ -241,10 +241,10 @@ def test_reused_form_is_refused_and_the_first_upload_stands(server: Server) -> N
 
 
 def test_ticket_requests_are_validated(server: Server) -> None:
-    """POST /uploads refuses bad JSON (400), an unaccepted type (415) and oversize (413)."""
+    """POST /uploads refuses invalid JSON (422), an unaccepted type (415) and oversize (413)."""
     cases = [
-        ({"content_type": "image/jpeg"}, 400, "bad_request"),
-        ({"content_type": "image/jpeg", "bytes": 0}, 400, "bad_request"),
+        ({"content_type": "image/jpeg"}, 422, "invalid_request"),
+        ({"content_type": "image/jpeg", "bytes": 0}, 422, "invalid_request"),
         ({"content_type": "image/svg+xml", "bytes": 10}, 415, "unsupported_type"),
         ({"content_type": "image/jpeg", "bytes": MAX_BYTES + 1}, 413, "too_large_bytes"),
     ]

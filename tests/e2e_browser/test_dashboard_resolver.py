@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from importlib.resources import files
 
+import httpx
 import pytest
+from mangum import Mangum
 
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 from imgpipe.api.routes import build_api
-from imgpipe.entrypoints.server import _LOCAL_CONTEXT, to_v2_event
 from imgpipe.service import ImageService
 from imgpipe.settings import Settings
 from imgpipe.testing import (
@@ -25,6 +26,7 @@ from imgpipe.testing import (
     InMemoryMetadataStore,
     InMemoryQueue,
     ManualClock,
+    to_v2_event,
 )
 
 CONTENT_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
@@ -35,7 +37,7 @@ _IMPORT = re.compile(r"""(?:from|import)\s+"\./([\w.-]+\.js)";""")
 @dataclass
 class Reply:
     status: int
-    headers: dict[str, str]
+    headers: httpx.Headers
     body: bytes
 
     @property
@@ -81,14 +83,14 @@ def get() -> Get:
         InMemoryBlobStore(), InMemoryMetadataStore(), InMemoryQueue(clock=clock), FixedTagger(),
         HmacUploadSigner(b"k" * 32, "http://test/_uploads", clock=clock), Settings(),
     )  # fmt: skip
-    resolver = build_api(service)
+    resolver = Mangum(build_api(service), lifespan="off")
 
     def call(path: str, headers: dict[str, str] | None = None) -> Reply:
         event = to_v2_event("GET", path, {"host": "test", **(headers or {})}, b"", "127.0.0.1")
-        result = resolver.resolve(event, _LOCAL_CONTEXT)
+        result = resolver(event, None)
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-        return Reply(int(result["statusCode"]), dict(result.get("headers") or {}), data)
+        return Reply(int(result["statusCode"]), httpx.Headers(result.get("headers") or {}), data)
 
     return call
 

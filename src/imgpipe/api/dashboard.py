@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from fastapi import FastAPI, Request, Response
 
+from imgpipe.api.etags import etag_matches
 from imgpipe.errors import NotFoundError
 
 __all__ = ["CONTENT_SECURITY_POLICY", "register_dashboard"]
@@ -72,44 +73,37 @@ def _load(folder: Traversable) -> dict[str, _Asset]:
     return assets
 
 
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
-
-
-def register_dashboard(app: APIGatewayHttpResolver) -> None:
+def register_dashboard(app: FastAPI) -> None:
     """Serve the dashboard from ``app``: ``/`` redirects to ``/dashboard``."""
     assets = _load(files("imgpipe") / "dashboard")
     index = assets.pop(_INDEX)
 
-    def _send(asset: _Asset) -> Response[str]:
+    def _send(request: Request, asset: _Asset) -> Response:
         headers = {**_SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
-        if _etag_matches(app.current_event.headers.get("if-none-match"), asset.etag):
-            return Response(304, asset.content_type, "", headers=headers)
-        return Response(200, asset.content_type, asset.text, headers=headers)
+        if etag_matches(request.headers.get("if-none-match"), asset.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(asset.text, 200, headers=headers, media_type=asset.content_type)
 
-    def _redirect(location: str) -> Response[str]:
+    def _redirect(location: str) -> Response:
         # Relative, so that it also holds behind an API Gateway stage prefix.
         headers = {"Location": location, **_SECURITY_HEADERS}
-        return Response(302, "text/plain; charset=utf-8", "", headers=headers)
+        return Response(status_code=302, headers=headers, media_type="text/plain; charset=utf-8")
 
     @app.get("/", include_in_schema=False)
-    def root() -> Response[str]:
+    def root() -> Response:
         return _redirect("dashboard")
 
     @app.get("/dashboard", include_in_schema=False)
-    def dashboard() -> Response[str]:
-        return _send(index)
+    def dashboard(request: Request) -> Response:
+        return _send(request, index)
 
     @app.get("/dashboard/", include_in_schema=False)
-    def dashboard_slash() -> Response[str]:
+    def dashboard_slash() -> Response:
         return _redirect("../dashboard")  # the page's relative asset URLs assume no slash
 
-    @app.get("/dashboard/<name>", include_in_schema=False)
-    def dashboard_asset(name: str) -> Response[str]:
+    @app.get("/dashboard/{name}", include_in_schema=False)
+    def dashboard_asset(request: Request, name: str) -> Response:
         asset = assets.get(name)
         if asset is None:
             raise NotFoundError("no such dashboard file")
-        return _send(asset)
+        return _send(request, asset)

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from imgpipe.errors import EmptyError, UnsupportedTypeError
 
-__all__ = ["SourceFormat", "looks_truncated", "sniff"]
+__all__ = ["ACCEPTED_MIME_TYPES", "SourceFormat", "looks_truncated", "sniff"]
 
 
 class SourceFormat(StrEnum):
@@ -39,6 +39,9 @@ _MIME = {
     SourceFormat.HEIF: "image/heic",
     SourceFormat.TIFF: "image/tiff",
 }
+
+# What a client may declare for an upload: each format's MIME type, plus image/heif for HEIC.
+ACCEPTED_MIME_TYPES: tuple[str, ...] = (*_MIME.values(), "image/heif")
 
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}

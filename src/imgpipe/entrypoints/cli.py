@@ -16,7 +16,7 @@ from rich.table import Table
 
 from imgpipe import __version__
 from imgpipe.batch import BatchSummary, collect_inputs, run_batch
-from imgpipe.errors import ImgpipeError
+from imgpipe.errors import ConfigError, ImgpipeError
 from imgpipe.settings import Settings
 
 __all__ = ["main"]
@@ -237,17 +237,29 @@ def doctor(config: Path | None, as_json: bool) -> None:
     default=None,
     help="Base URL clients use to reach this server (default: http://HOST:PORT).",
 )
+@click.option(
+    "--token",
+    envvar="IMGPIPE_API_TOKEN",
+    default=None,
+    help="Access token clients send as 'Authorization: Bearer <token>' (env IMGPIPE_API_TOKEN); "
+    "required to bind a non-loopback address.",
+)
 @_config_option
 def serve(host: str, port: int, data_dir: Path, workers: int | None, public_url: str | None,
-          config: Path | None) -> None:  # fmt: skip
-    """Run the HTTP API and the processing workers (the embedded, no-cloud default).
+          token: str | None, config: Path | None) -> None:  # fmt: skip
+    """Run the HTTP API (uvicorn) and the processing workers (the embedded, no-cloud default).
 
-    Stops cleanly on SIGINT/SIGTERM: workers finish their current image first.
+    Stops cleanly on SIGINT/SIGTERM: workers finish their current image first. Limits (request
+    deadline, concurrency cap, backlog, keep-alive) come from the [service] settings.
     """
-    from imgpipe.entrypoints.serve import run_server  # noqa: PLC0415
+    from imgpipe.entrypoints.serve import run_server  # noqa: PLC0415 - only serve needs uvicorn
 
     settings = _settings(config)
-    run_server(host, port, data_dir, workers or os.cpu_count() or 1, public_url, config, settings)
+    try:
+        run_server(host, port, data_dir, workers or os.cpu_count() or 1, public_url, config,
+                   settings, token)  # fmt: skip
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from exc
 
 
 @main.command()

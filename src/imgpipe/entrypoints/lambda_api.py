@@ -1,6 +1,7 @@
-"""The HTTP API function: API Gateway HTTP API (payload v2) events through the one route definition.
+"""The HTTP API function: API Gateway HTTP API (payload v2) events through the one ASGI app, by
+Mangum (the adapter made for it).
 
-The app (boto3 clients, adapters, service, resolver) is built on the first invocation and kept
+The app (boto3 clients, adapters, service, ASGI app) is built on the first invocation and kept
 for the life of the container - never at import, so importing this module talks to nothing.
 Configuration comes from the environment (``imgpipe.bootstrap.build_aws``).
 
@@ -14,14 +15,14 @@ import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
 
 from imgpipe.api.routes import build_api
 from imgpipe.bootstrap import build_aws
 
-__all__ = ["handler", "resolver"]
+__all__ = ["adapter", "handler"]
 
 # Named after our package's root logger, so every ``imgpipe.*`` record gets the same JSON
 # formatter, Lambda context and correlation id.
@@ -29,9 +30,9 @@ logger = Logger(service="imgpipe")
 
 
 @functools.cache
-def resolver() -> APIGatewayHttpResolver:
-    """The routes bound to the AWS-wired service; built once per container."""
-    return build_api(build_aws().service)
+def adapter() -> Mangum:
+    """The app bound to the AWS-wired service, behind Mangum; built once per container."""
+    return Mangum(build_api(build_aws().service), lifespan="off")
 
 
 @logger.inject_lambda_context(
@@ -39,4 +40,6 @@ def resolver() -> APIGatewayHttpResolver:
 )
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``imgpipe.entrypoints.lambda_api.handler``)."""
-    return resolver().resolve(event, context)
+    # Two typings of the same runtime object (Powertools' and Mangum's LambdaContext).
+    response: dict[str, Any] = adapter()(event, context)  # type: ignore[arg-type]
+    return response

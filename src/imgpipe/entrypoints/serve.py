@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import socket
@@ -10,8 +11,9 @@ from pathlib import Path
 from types import FrameType
 
 from imgpipe.bootstrap import build_local
-from imgpipe.entrypoints.server import LocalServer
+from imgpipe.entrypoints.server import build_local_api, make_server
 from imgpipe.entrypoints.worker import WorkerPool
+from imgpipe.errors import ConfigError
 from imgpipe.logs import configure_logging
 from imgpipe.settings import Settings
 
@@ -23,10 +25,6 @@ _HOUSEKEEPING_S = 2.0
 _RECONCILE_EVERY = 30  # housekeeping rounds (about a minute)
 
 
-class _StopServing(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM to leave ``serve_forever``."""
-
-
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -34,25 +32,41 @@ def _free_port(host: str) -> int:
         return port
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: str | None,
-               config: Path | None, settings: Settings) -> None:  # fmt: skip
-    """Serve until SIGINT/SIGTERM; then stop accepting, let workers finish, and exit."""
+               config: Path | None, settings: Settings,
+               token: str | None = None) -> None:  # fmt: skip
+    """Serve until SIGINT/SIGTERM; then stop accepting, let workers finish, and exit.
+
+    A non-loopback ``host`` needs an access ``token``: a LAN bind must not expose DELETE and
+    uploads to everyone on the network."""
+    if not _loopback(host) and not token:
+        raise ConfigError(
+            f"refusing to serve on {host} without an access token: set --token or "
+            "IMGPIPE_API_TOKEN (or bind 127.0.0.1)"
+        )
     configure_logging()
     port = port or _free_port(host)
     base_url = (public_url or f"http://{host}:{port}").rstrip("/")
     app = build_local(data_dir, settings, base_url=base_url)
-    server = LocalServer((host, port), app)
+    server = make_server(build_local_api(app), host, port, app, token)
     recovered = app.service.reconcile(older_than_s=0)
     pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s, app.queue)
     pool.start()
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        # Runs in the main thread between bytecodes: touch no locks here (an Event.set could
-        # deadlock with a thread waiting on it); unwinding serve_forever is enough.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise _StopServing(signal.Signals(signum).name)
+        # uvicorn handles the signal (graceful shutdown) and re-raises it once it has stopped:
+        # this handler then only records it, so the cleanup below still runs.
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -72,19 +86,16 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     keeper = threading.Thread(target=housekeeping, name="housekeeping", daemon=True)
     keeper.start()
     log.info("serving", extra={"url": base_url, "data_dir": str(data_dir), "workers": workers,
-                               "recovered": recovered})  # fmt: skip
+                               "recovered": recovered, "token": bool(token)})  # fmt: skip
     print(
         f"imgpipe is serving on {base_url}  (dashboard: {base_url}/dashboard, "
         f"API docs: {base_url}/docs)",
         flush=True,
     )
     try:
-        server.serve_forever(poll_interval=0.2)
-    except _StopServing as signalled:
-        log.info("stopping", extra={"signal": str(signalled)})
+        server.run()
     finally:
         stopping.set()
-        server.server_close()
         pool.stop(grace_s=settings.limits.timeout_s)
         keeper.join(timeout=5)
         app.close()
