@@ -64,7 +64,7 @@ class Service:
     # (25 MB at 60 s needs ~3.3 Mbit/s); past max_requests concurrent requests each new one
     # gets a JSON 503 at once; the listen backlog absorbs bursts of new connections.
     request_deadline_s: float = 60.0
-    max_requests: int = 128
+    max_requests: int = 512
     backlog: int = 2048
     keepalive_s: float = 5.0
 
