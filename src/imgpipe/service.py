@@ -207,7 +207,6 @@ class ImageService:
             metadata, tags, duplicate_of = original.metadata, original.tags, original.id
         else:
             done = process(data, self.settings, self.tagger)
-            content_type = done.metadata["mime_type"]  # from the bytes, not the client
             renditions = []
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)
@@ -215,10 +214,11 @@ class ImageService:
                 etag = hashlib.sha256(rendition.data).hexdigest()[:32]
                 renditions.append({**rendition.describe(), "key": key, "etag": etag})
             metadata, tags, duplicate_of = done.metadata, [t.to_dict() for t in done.tags], None
-            record = self.records.update(record.id, _PROCESSABLE, {"content_type": content_type})
         self._drop_stale(record, {r["key"] for r in renditions})
         return self.records.update(record.id, _PROCESSABLE, {
             "status": "processed", "processed_at": now_iso(), "error": None,
+            # The type the bytes are, whatever the client declared (a duplicate: its original's).
+            "content_type": metadata["mime_type"],
             "width": metadata["width"], "height": metadata["height"],
             "format": metadata["format"], "metadata": metadata, "renditions": renditions,
             "tags": tags, "duplicate_of": duplicate_of})  # fmt: skip

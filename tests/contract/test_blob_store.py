@@ -277,3 +277,20 @@ def test_local_put_stream_over_the_cap_keeps_the_old_object(fs: FsBlobStore) -> 
         "etag": hashlib.md5(b"original").hexdigest(),
     }
     assert _files(fs.root) == [RAW_A, f"{RAW_A}.meta.json"]
+
+
+def test_local_sweep_removes_temp_files_of_killed_writes(fs: FsBlobStore) -> None:
+    """Temp files a killed write left (and a rendition folder only they kept) are swept; stored
+    objects and young temp files (a write in progress) stay."""
+    key = f"processed/{ID_A}/thumb.jpg"
+    fs.put(key, b"kept", "image/jpeg")
+    kept_folder = fs.path_for(key).parent
+    (kept_folder / ".tmp-dead").write_bytes(b"partial")
+    orphan = kept_folder.parent / ID_B
+    orphan.mkdir()
+    (orphan / ".tmp-dead").write_bytes(b"partial")
+    assert fs.sweep_temp_files(older_than_s=3600) == 0  # all young: maybe in progress
+    assert fs.sweep_temp_files() == 2
+    assert not orphan.exists()
+    assert not [p.name for p in kept_folder.iterdir() if p.name.startswith(".tmp-")]
+    assert fs.get(key) == b"kept"

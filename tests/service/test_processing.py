@@ -419,3 +419,20 @@ def test_events_outside_raw_or_malformed_are_bad_requests(
         pipeline.service.handle_event(body)
     assert pipeline.records.list().items == []
     assert pipeline.blob_keys() == []
+
+
+def test_a_duplicate_declared_as_another_type_keeps_the_true_content_type(
+    pipeline: Pipeline,
+) -> None:
+    """A presigned upload declared image/png whose bytes duplicate an earlier JPEG ends with
+    content_type image/jpeg, like its original."""
+    data = F.jpeg((120, 80))
+    first = pipeline.service.upload(data, "a.jpg")
+    pipeline.run_worker()
+    ticket = pipeline.service.create_upload("b.png", "image/png", len(data))
+    key = ticket.upload.fields["key"]
+    pipeline.blobs.put(key, data, "image/png")
+    pipeline.service.object_created(key)
+    (done,) = pipeline.run_worker()
+    assert done.duplicate_of == first.id
+    assert done.content_type == "image/jpeg"

@@ -9,6 +9,7 @@ and anything unexpected - is ``{"error": {"code", "message"}}`` with the status 
 from __future__ import annotations
 
 import html
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -38,6 +39,8 @@ from imgpipe.model import ImageRecord
 from imgpipe.service import ImageService
 
 __all__ = ["build_api", "error_response", "present"]
+
+log = logging.getLogger("imgpipe.api")
 
 JSON = "application/json"
 _FILENAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
@@ -221,6 +224,8 @@ def build_api(service: ImageService) -> FastAPI:  # noqa: PLR0915 - the one rout
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("request failed", exc_info=exc,
+                  extra={"method": request.method, "path": request.url.path})  # fmt: skip
         return error_response(InternalError("internal error; see the server log"))
 
     def _image_id(image_id: str) -> str:

@@ -58,6 +58,7 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     base_url = (public_url or f"http://{host}:{port}").rstrip("/")
     app = build_local(data_dir, settings, base_url=base_url)
     server = make_server(build_local_api(app), host, port, app, token)
+    swept = app.blobs.sweep_temp_files()  # nothing is in flight before the workers start
     recovered = app.service.reconcile(older_than_s=0)
     pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s, app.queue)
     pool.start()
@@ -86,7 +87,8 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     keeper = threading.Thread(target=housekeeping, name="housekeeping", daemon=True)
     keeper.start()
     log.info("serving", extra={"url": base_url, "data_dir": str(data_dir), "workers": workers,
-                               "recovered": recovered, "token": bool(token)})  # fmt: skip
+                               "recovered": recovered, "swept_temp_files": swept,
+                               "token": bool(token)})  # fmt: skip
     print(
         f"imgpipe is serving on {base_url}  (dashboard: {base_url}/dashboard, "
         f"API docs: {base_url}/docs)",

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import time
 from typing import Any, BinaryIO, cast
 
 import uvicorn
@@ -27,6 +29,8 @@ from imgpipe.bootstrap import LOCAL_UPLOAD_PATH, LocalApp
 from imgpipe.errors import BadRequestError, BusyError, ImgpipeError, UnauthorizedError
 
 __all__ = ["Guard", "build_local_api", "make_server"]
+
+log = logging.getLogger("imgpipe.server")
 
 # Paths anyone may GET: the page and its files, the API description, liveness.
 _PUBLIC_PREFIXES = ("/dashboard", "/docs", "/openapi.json", "/health", "/favicon")
@@ -49,14 +53,28 @@ class Guard:
             await _send_error(send, busy, {"retry-after": "1"})
             return
         self.active += 1
+        started, status = time.perf_counter(), 0
+
+        async def send_logged(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
             if self.token is not None and not self._allowed(scope):
-                await _send_error(send, UnauthorizedError("send Authorization: Bearer <token>"),
+                await _send_error(send_logged,
+                                  UnauthorizedError("send Authorization: Bearer <token>"),
                                   {"www-authenticate": 'Bearer realm="imgpipe"'})  # fmt: skip
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_logged)
         finally:
             self.active -= 1
+            client = scope.get("client") or ("", 0)
+            log.info("request", extra={
+                "method": scope["method"], "path": scope["path"], "status": status or 499,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "client": client[0]})  # fmt: skip
 
     def _allowed(self, scope: Scope) -> bool:
         path: str = scope["path"]

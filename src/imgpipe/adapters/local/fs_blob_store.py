@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -34,6 +35,7 @@ __all__ = ["FsBlobStore"]
 _CHUNK = 1024 * 1024
 _SIDECAR = ".meta.json"
 _TEMP_PREFIX = ".tmp-"
+_LIVE_TEMP_S = 300.0  # a temp file older than this belongs to a write that was killed
 _UNKNOWN_TYPE = "application/octet-stream"
 _T = TypeVar("_T")
 _md5 = partial(hashlib.md5, usedforsecurity=False)  # the S3 etag, not a security measure
@@ -101,9 +103,21 @@ class FsBlobStore:
             _sidecar(path).unlink(missing_ok=True)
             folder = path.parent
             if key.startswith(PROCESSED_PREFIX):
+                _remove_temp_files(folder, time.time() - _LIVE_TEMP_S)
                 with suppress(OSError):  # not empty: other renditions, or a put in progress
                     folder.rmdir()
             _fsync_dir(folder if folder.exists() else folder.parent)
+
+    def sweep_temp_files(self, older_than_s: float = 0.0) -> int:
+        """Remove temp files that writes killed mid-way left behind (and rendition folders they
+        alone kept); return how many. At start-up nothing is in flight: ``older_than_s=0``."""
+        removed, cutoff = 0, time.time() - older_than_s
+        for folder, _, _ in os.walk(self.root, topdown=False):
+            removed += _remove_temp_files(Path(folder), cutoff)
+            if Path(folder).parent.name == PROCESSED_PREFIX.rstrip("/"):
+                with suppress(OSError):
+                    Path(folder).rmdir()
+        return removed
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root.joinpath(*prefix.split("/")[:-1]).resolve()
@@ -177,6 +191,16 @@ class FsBlobStore:
                         folder.rmdir()
                 raise
         return size
+
+
+def _remove_temp_files(folder: Path, cutoff: float) -> int:
+    removed = 0
+    with suppress(OSError):
+        for entry in folder.iterdir():
+            if entry.name.startswith(_TEMP_PREFIX) and entry.stat().st_mtime <= cutoff:
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _temp_file(folder: Path, write: Callable[[IO[bytes]], _T]) -> tuple[Path, _T]:
