@@ -15,6 +15,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from imgpipe.errors import BadRequestError
 from imgpipe.keys import RAW_PREFIX, check_key
+from imgpipe.model import utc_iso
 
 __all__ = ["ObjectCreated", "object_created_event", "parse_event"]
 
@@ -35,7 +36,7 @@ def object_created_event(bucket: str, key: str, size: int, etag: str) -> dict[st
         "Records": [{
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
-            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "eventTime": utc_iso(datetime.now(UTC)),
             "eventName": "ObjectCreated:Post",
             "s3": {
                 "bucket": {"name": bucket},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["TERMINAL", "ImageRecord", "Message", "Page", "Rendition", "Status", "Tag"]
+__all__ = ["TERMINAL", "ImageRecord", "Message", "Page", "Rendition", "Status", "Tag", "utc_iso"]
 
 Status = Literal["pending", "processing", "processed", "rejected", "failed"]
-STATUSES: tuple[Status, ...] = ("pending", "processing", "processed", "rejected", "failed")
 TERMINAL: frozenset[Status] = frozenset({"processed", "rejected", "failed"})
 
 
@@ -107,3 +107,9 @@ class Page:
 
     items: list[ImageRecord]
     next_cursor: str | None
+
+
+def utc_iso(moment: datetime) -> str:
+    """The one timestamp format of records and events: ISO 8601 UTC with microseconds, ``Z``
+    (fixed width, so it sorts as text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

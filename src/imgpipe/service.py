@@ -32,9 +32,10 @@ from imgpipe.errors import (
     UnsupportedTypeError,
     UploadPolicyError,
 )
+from imgpipe.etags import content_etag
 from imgpipe.events import object_created_event, parse_event
 from imgpipe.keys import PROCESSED_PREFIX, RAW_PREFIX, id_from_key, new_id, raw_key, rendition_key
-from imgpipe.model import TERMINAL, ImageRecord, Page, Status
+from imgpipe.model import TERMINAL, ImageRecord, Page, Status, utc_iso
 from imgpipe.ports import BlobStore, MetadataStore, PresignedPost, Queue, Tagger, UploadSigner
 from imgpipe.settings import Settings
 
@@ -51,7 +52,7 @@ _CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif
 
 def now_iso() -> str:
     """UTC now as ISO 8601 with microseconds (sortable as text)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_iso(datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,7 @@ class ImageService:
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)
                 self.blobs.put(key, rendition.data, _CONTENT_TYPES[rendition.extension])
-                etag = hashlib.sha256(rendition.data).hexdigest()[:32]
+                etag = content_etag(rendition.data).strip('"')
                 renditions.append({**rendition.describe(), "key": key, "etag": etag})
             metadata, tags, duplicate_of = done.metadata, [t.to_dict() for t in done.tags], None
         self._drop_stale(record, {r["key"] for r in renditions})
@@ -280,7 +281,7 @@ class ImageService:
             return Delivery(content_type=content_type, etag=etag, redirect=url)
         data = self.blobs.get(match["key"])
         if etag == '""':
-            etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+            etag = content_etag(data)
         return Delivery(content_type=content_type, etag=etag, data=data)
 
     def delete(self, image_id: str) -> None:
@@ -321,8 +322,7 @@ class ImageService:
         image may still have a job retrying, and a second job for it would outlive a later
         reprocess and fail it from the dead-letter list. Returns the number re-announced.
         """
-        cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_s)).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ")  # fmt: skip
+        cutoff = utc_iso(datetime.now(UTC) - timedelta(seconds=older_than_s))
         announced = 0
         for key in list(self.blobs.list(RAW_PREFIX)):
             record = self.records.get(id_from_key(key))
@@ -335,7 +335,7 @@ class ImageService:
 
     def _expire_unused_grants(self) -> None:
         expiry = timedelta(seconds=self.settings.service.upload_expiry_s + 60)
-        cutoff = (datetime.now(UTC) - expiry).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cutoff = utc_iso(datetime.now(UTC) - expiry)
         cursor = None
         while True:
             page = self.records.list(status="pending", limit=100, cursor=cursor)

@@ -218,11 +218,11 @@ class Settings:
             if name == "keep_gps":
                 keep_gps = _to_bool(name, raw)
             elif name in _SERVICE_KEYS:
-                service = replace(service, **{name: _to_number(name, raw, service)})  # type: ignore[arg-type]
+                service = replace(service, **_field(name, raw, service))
             elif name in _LIMIT_KEYS:
-                limits = replace(limits, **{name: _to_number(name, raw, limits)})  # type: ignore[arg-type]
+                limits = replace(limits, **_field(name, raw, limits))
             else:
-                encoding = replace(encoding, **{name: _to_number(name, raw, encoding)})  # type: ignore[arg-type]
+                encoding = replace(encoding, **_field(name, raw, encoding))
         return replace(self, limits=limits, encoding=encoding, keep_gps=keep_gps, service=service)
 
     def summary(self) -> dict[str, Any]:
@@ -276,6 +276,12 @@ def _to_bool(name: str, raw: str | int | float | bool) -> bool:
     if text in {"0", "false", "no", "off", ""}:
         return False
     raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+
+
+def _field(name: str, raw: str | int | float | bool, owner: object) -> dict[str, Any]:
+    """``{name: value}`` for ``dataclasses.replace``: the value converted to the type of the
+    field it replaces (``_to_number`` checks it), which a dynamic name hides from mypy."""
+    return {name: _to_number(name, raw, owner)}
 
 
 def _to_number(name: str, raw: str | int | float | bool, owner: object) -> int | float:

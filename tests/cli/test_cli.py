@@ -118,22 +118,28 @@ def test_timeout_fails_the_image_with_exit_75(tmp_path: Path) -> None:
     assert result.exit_code == 75
 
 
-def test_config_file_changes_renditions(tmp_path: Path) -> None:
-    """A --config TOML replaces the rendition set and limits."""
+def test_config_file_changes_renditions_limits_and_metadata(tmp_path: Path) -> None:
+    """A --config TOML replaces the rendition set, the byte limit ([limits]) and GPS keeping
+    ([metadata]): each of the three changes what comes out."""
+    camera = tmp_path / "camera.jpg"
+    camera.write_bytes(F.camera_jpeg(gps=True))
+    big = _jpeg(tmp_path / "big.jpg", size=(1600, 1200))
+    assert big.stat().st_size > camera.stat().st_size + 1000
     config = tmp_path / "imgpipe.toml"
     config.write_text(
-        '[limits]\nmax_bytes = 25000000\n\n[[renditions]]\nname = "tiny"\nwidth = 64\n'
-        'formats = ["png"]\n\n[metadata]\nkeep_gps = true\n'
+        f"[limits]\nmax_bytes = {camera.stat().st_size + 1000}\n\n"
+        '[[renditions]]\nname = "tiny"\nwidth = 64\nformats = ["png"]\n\n'
+        "[metadata]\nkeep_gps = true\n"
     )
-    source = _jpeg(tmp_path / "x.jpg")
-    (record,) = _lines(
-        _run(
-            "process", str(source), "--out", str(tmp_path / "o"), "--json", "--config", str(config)
-        )
-    )
-    assert [(r["name"], r["format"], r["width"]) for r in record["renditions"]] == [
-        ("tiny", "png", 64)
-    ]
+    result = _run("process", str(camera), str(big), "--out", str(tmp_path / "o"), "--json",
+                  "--config", str(config))  # fmt: skip
+    records = {Path(r["source"]).name: r for r in _lines(result)}
+    processed = records["camera.jpg"]
+    assert [(r["name"], r["format"]) for r in processed["renditions"]] == [("tiny", "png")]
+    assert processed["renditions"][0]["width"] <= 64
+    assert processed["metadata"]["has_gps"] is True
+    assert "gps_latitude" in json.dumps(processed["metadata"])  # kept: keep_gps = true
+    assert records["big.jpg"]["error"]["code"] == "too_large_bytes"
 
 
 def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:

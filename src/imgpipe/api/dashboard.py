@@ -14,15 +14,14 @@ matches costs a 304 with no body.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
 from fastapi import FastAPI, Request, Response
 
-from imgpipe.api.etags import etag_matches
 from imgpipe.errors import NotFoundError
+from imgpipe.etags import content_etag, etag_matches
 
 __all__ = ["CONTENT_SECURITY_POLICY", "register_dashboard"]
 
@@ -68,7 +67,7 @@ def _load(folder: Traversable) -> dict[str, _Asset]:
         suffix = "." + entry.name.rpartition(".")[2]
         if entry.is_file() and not entry.name.startswith(".") and suffix in _CONTENT_TYPES:
             data = entry.read_bytes()
-            etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+            etag = content_etag(data)
             assets[entry.name] = _Asset(_CONTENT_TYPES[suffix], data.decode("utf-8"), etag)
     return assets
 

@@ -23,7 +23,6 @@ from starlette.routing import Match, Route
 from imgpipe import __version__
 from imgpipe.api.bodies import read_body, read_form
 from imgpipe.api.dashboard import register_dashboard
-from imgpipe.api.etags import etag_matches
 from imgpipe.core.formats import ACCEPTED_MIME_TYPES
 from imgpipe.errors import (
     BadRequestError,
@@ -34,6 +33,7 @@ from imgpipe.errors import (
     MethodNotAllowedError,
     NotFoundError,
 )
+from imgpipe.etags import etag_matches
 from imgpipe.keys import is_id
 from imgpipe.model import ImageRecord
 from imgpipe.service import ImageService

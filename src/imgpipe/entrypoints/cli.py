@@ -158,7 +158,7 @@ def inspect(file: Path, config: Path | None) -> None:
 
     Exit status: 0 when acceptable, else the rejection's code (65 for bad image data).
     """
-    from imgpipe.core.validation import inspect as inspect_header  # noqa: PLC0415
+    from imgpipe.core.validation import inspect as inspect_header  # noqa: PLC0415 - libvips on use
 
     settings = _settings(config)
     try:
@@ -193,7 +193,7 @@ def inspect(file: Path, config: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def doctor(config: Path | None, as_json: bool) -> None:
     """Report the image engine (libvips, loaders, HEIC/AVIF support) and the limits in force."""
-    from imgpipe.core.doctor import report  # noqa: PLC0415
+    from imgpipe.core.doctor import report  # noqa: PLC0415 - libvips on use
 
     settings = _settings(config)
     data = report(settings)
@@ -273,7 +273,7 @@ def reprocess(image_ids: tuple[str, ...], everything: bool, data_dir: Path,
 
     A running `imgpipe serve` on the same --data-dir picks the jobs up.
     """
-    from imgpipe.bootstrap import build_local  # noqa: PLC0415
+    from imgpipe.bootstrap import build_local  # noqa: PLC0415 - SQLite stores on use
 
     if not image_ids and not everything:
         raise click.UsageError("name image ids or pass --all")
