@@ -23,6 +23,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from imgpipe.errors import (
+    EX_ENGINE_BROKEN,
     ImgpipeError,
     InternalError,
     ProcessingTimeoutError,
@@ -35,10 +36,7 @@ __all__ = ["BatchSummary", "collect_inputs", "process_file", "run_batch"]
 
 Result = dict[str, Any]
 
-# A worker exits with this code when its engine fails the self-check (EX_SOFTWARE + 100, far
-# from any signal or Python exit status); the image it held gets one more try elsewhere.
-_EX_ENGINE_BROKEN = 170
-_ATTEMPTS = 2
+_ATTEMPTS = 2  # an image whose worker's engine broke gets one more try in a fresh worker
 
 
 def collect_inputs(paths: Iterable[Path]) -> list[Path]:
@@ -77,7 +75,7 @@ def process_file(source: str, out_dir: str, settings: Settings) -> Result:
     """Process one file into ``out_dir/<id>/``; return its result record (runs in a worker).
 
     After an unexpected error the worker checks its engine; a broken one exits the process
-    (``_EX_ENGINE_BROKEN``) rather than serve another image."""
+    (``EX_ENGINE_BROKEN``) rather than serve another image."""
     # Imported here so the parent process never loads libvips (workers are spawned clean).
     from imgpipe.core.vips import engine_ok  # noqa: PLC0415 - libvips only in the worker
 
@@ -85,10 +83,10 @@ def process_file(source: str, out_dir: str, settings: Settings) -> Result:
         result = _process_file(source, out_dir, settings)
     except Exception:
         if not engine_ok():
-            os._exit(_EX_ENGINE_BROKEN)
+            os._exit(EX_ENGINE_BROKEN)
         raise
     if result["status"] == "failed" and not engine_ok():
-        os._exit(_EX_ENGINE_BROKEN)
+        os._exit(EX_ENGINE_BROKEN)
     return result
 
 
@@ -199,7 +197,7 @@ def _results(sources: list[Path], out_dir: Path, settings: Settings, jobs: int) 
                 try:
                     yield future.result()
                 except ProcessExpired as exc:
-                    if exc.exitcode == _EX_ENGINE_BROKEN and attempt < _ATTEMPTS:
+                    if exc.exitcode == EX_ENGINE_BROKEN and attempt < _ATTEMPTS:
                         future = schedule(src)  # the engine broke, maybe not by this image
                         continue
                     yield _failed(_blank(src), _expired(exc.exitcode))
@@ -214,7 +212,7 @@ def _results(sources: list[Path], out_dir: Path, settings: Settings, jobs: int) 
 
 
 def _expired(exitcode: int | None) -> InternalError:
-    if exitcode == _EX_ENGINE_BROKEN:
+    if exitcode == EX_ENGINE_BROKEN:
         return InternalError("this image broke the imaging engine in two fresh workers")
     return InternalError(f"worker died (exit code {exitcode})")
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "EX_ENGINE_BROKEN",
     "BadRequestError",
     "BusyError",
     "ConfigError",
@@ -59,6 +60,9 @@ __all__ = [
 
 # Exit codes follow sysexits.h where one fits: 65 = EX_DATAERR (bad input data).
 _EX_DATAERR = 65
+# The exit status of a worker process (CLI, service, Lambda container) that stopped because its
+# imaging engine failed the self-check: EX_SOFTWARE + 100, clear of signals and Python's own.
+EX_ENGINE_BROKEN = 170
 
 
 class ImgpipeError(Exception):

@@ -32,6 +32,7 @@ import aws_support
 import fixtures as F
 from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
+from imgpipe.errors import EX_ENGINE_BROKEN
 from imgpipe.testing import to_v2_event
 
 from .cfn import load_template
@@ -461,5 +462,5 @@ def test_a_container_with_a_broken_engine_exits_before_touching_its_next_batch()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**environ, "POWERTOOLS_TRACE_DISABLED": "true"},
                           timeout=60, check=False)  # fmt: skip
-    assert done.returncode == lambda_processor.EX_ENGINE_BROKEN, done.stderr
+    assert done.returncode == EX_ENGINE_BROKEN, done.stderr
     assert "still running" not in done.stdout

@@ -36,7 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe.bootstrap import AwsApp, build_aws
 from imgpipe.core.vips import engine_ok
-from imgpipe.errors import InternalError
+from imgpipe.errors import EX_ENGINE_BROKEN, InternalError
 from imgpipe.service import now_iso
 
 __all__ = ["handler", "record_handler"]
@@ -48,7 +48,6 @@ tracer = Tracer(service="imgpipe")
 # error): the Errors alarm is kept for crashes and timeouts.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _SERVICE = {"service": "imgpipe"}
-EX_ENGINE_BROKEN = 170  # as the local workers
 
 
 class _Engine:

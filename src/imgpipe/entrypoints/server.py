@@ -13,7 +13,6 @@ an access token every request but the public ones must carry ``Authorization: Be
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import time
 from typing import Any, BinaryIO, cast
@@ -24,16 +23,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imgpipe.api.bodies import read_form
-from imgpipe.api.routes import build_api
+from imgpipe.api.routes import build_api, error_response
 from imgpipe.bootstrap import LOCAL_UPLOAD_PATH, LocalApp
-from imgpipe.errors import BadRequestError, BusyError, ImgpipeError, UnauthorizedError
+from imgpipe.errors import BadRequestError, BusyError, UnauthorizedError
 
 __all__ = ["Guard", "build_local_api", "make_server"]
 
 log = logging.getLogger("imgpipe.server")
 
 # Paths anyone may GET: the page and its files, the API description, liveness.
-_PUBLIC_PREFIXES = ("/dashboard", "/docs", "/openapi.json", "/health", "/favicon")
+_PUBLIC_PREFIXES = ("/dashboard", "/docs", "/openapi.json", "/health")
 
 
 class Guard:
@@ -48,11 +47,6 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.active >= self.max_requests:
-            busy = BusyError(f"over {self.max_requests} requests in progress; retry shortly")
-            await _send_error(send, busy, {"retry-after": "1"})
-            return
-        self.active += 1
         started, status = time.perf_counter(), 0
 
         async def send_logged(message: Any) -> None:
@@ -61,13 +55,17 @@ class Guard:
                 status = message["status"]
             await send(message)
 
+        if self.active >= self.max_requests:
+            busy = BusyError(f"over {self.max_requests} requests in progress; retry shortly")
+            app: ASGIApp = error_response(busy, {"Retry-After": "1"})
+        elif self.token is not None and not self._allowed(scope):
+            app = error_response(UnauthorizedError("send Authorization: Bearer <token>"),
+                                 {"WWW-Authenticate": 'Bearer realm="imgpipe"'})  # fmt: skip
+        else:
+            app = self.app
+        self.active += 1
         try:
-            if self.token is not None and not self._allowed(scope):
-                await _send_error(send_logged,
-                                  UnauthorizedError("send Authorization: Bearer <token>"),
-                                  {"www-authenticate": 'Bearer realm="imgpipe"'})  # fmt: skip
-                return
-            await self.app(scope, receive, send_logged)
+            await app(scope, receive, send_logged)
         finally:
             self.active -= 1
             client = scope.get("client") or ("", 0)
@@ -91,14 +89,6 @@ class Guard:
                     credential.strip(), cast(bytes, self.token)
                 )
         return False
-
-
-async def _send_error(send: Send, error: ImgpipeError, headers: dict[str, str]) -> None:
-    body = json.dumps({"error": error.to_dict()}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-           *((k.encode(), v.encode()) for k, v in headers.items())]  # fmt: skip
-    await send({"type": "http.response.start", "status": error.http_status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
 
 
 def build_local_api(app: LocalApp) -> FastAPI:

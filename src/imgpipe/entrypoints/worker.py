@@ -27,16 +27,16 @@ from typing import Any
 
 from imgpipe.bootstrap import build_local
 from imgpipe.core.vips import engine_ok
+from imgpipe.errors import EX_ENGINE_BROKEN
 from imgpipe.logs import configure_logging
 from imgpipe.ports import Queue
 from imgpipe.service import ImageService
 from imgpipe.settings import Settings
 
-__all__ = ["EX_ENGINE_BROKEN", "WorkerPool", "run_worker", "serve_jobs"]
+__all__ = ["WorkerPool", "run_worker", "serve_jobs"]
 
 log = logging.getLogger("imgpipe.worker")
 
-EX_ENGINE_BROKEN = 170  # exit status of a worker that stopped because its engine broke
 _POLL_S = 1.0
 _MAX_BACKOFF_S = 30.0
 _RECEIPT_BYTES = 128  # a local receipt is "<32 hex>:<32 hex>"
