@@ -12,10 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
+import httpx
 import pytest
 
 from .conftest import StartServer
-from .harness import HOST, Server, error_of, jpeg_bytes
+from .harness import HOST, Server, error_of, jpeg_bytes, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -113,6 +114,36 @@ def test_with_a_token_every_private_route_needs_the_bearer(serve: StartServer) -
     assert server.client.get("/images", headers=good).status_code == 200
     for path in ("/health", "/openapi.json", "/docs", "/dashboard"):
         assert server.client.get(path).status_code == 200, path
+
+
+def test_with_a_token_rendition_urls_are_signed_and_load_without_the_bearer(
+    serve: StartServer,
+) -> None:
+    """An ``<img>`` sends no Authorization header: the records' rendition URLs carry their own
+    signature, valid for exactly that path; the bare path, another image's signature or an
+    altered one is a 401. The dashboard learns from its config that it must ask for a token."""
+    server = serve(workers=1, api_token="s3cret-token-for-tests")
+    server.client.headers["Authorization"] = "Bearer s3cret-token-for-tests"
+    ids = [upload(server.client, jpeg_bytes((320, 240), seed=s)).json()["id"] for s in (1, 2)]
+    records = server.wait_terminal(ids, timeout_s=60)
+    first, second = (records[i]["renditions"][0]["url"] for i in ids)
+    path, _, query = first.partition("?")
+    assert query.startswith("expires="), first
+    anonymous = httpx.Client(base_url=server.url, timeout=30, trust_env=False)
+    with anonymous:
+        loaded = anonymous.get(first)
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.headers["content-type"].startswith("image/")
+        assert anonymous.get(path).status_code == 401
+        other_image = f"{path}?{second.partition('?')[2]}"
+        assert anonymous.get(other_image).status_code == 401
+        altered = first[:-1] + ("0" if first[-1] != "0" else "1")
+        assert anonymous.get(altered).status_code == 401
+        assert (
+            anonymous.get(f"/images/{ids[0]}", params={"expires": "1", "sig": "x"}).status_code
+            == 401
+        )
+        assert anonymous.get("/dashboard/config.json").json() == {"auth": "token"}
 
 
 def test_serve_refuses_a_lan_bind_without_a_token() -> None:

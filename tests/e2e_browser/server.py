@@ -32,10 +32,14 @@ def _free_port() -> int:
 
 
 class ServeProcess:
-    """``imgpipe serve`` over ``data_dir`` with ``workers`` worker processes."""
+    """``imgpipe serve`` over ``data_dir`` with ``workers`` worker processes (and an access
+    ``token`` if given)."""
 
-    def __init__(self, data_dir: Path, log_path: Path, workers: int = 2) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, workers: int = 2, token: str | None = None
+    ) -> None:
         self.data_dir, self.log_path, self.workers = data_dir, log_path, workers
+        self.token = token
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.client = httpx.Client(timeout=30, trust_env=False)  # loopback only, no proxies
@@ -45,6 +49,8 @@ class ServeProcess:
         self.url = f"http://{HOST}:{_free_port()}"
         port = self.url.rsplit(":", 1)[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMGPIPE_")}
+        if self.token:
+            env["IMGPIPE_API_TOKEN"] = self.token
         command = [sys.executable, "-m", "imgpipe", "serve", "--host", HOST, "--port", port,
                    "--data-dir", str(self.data_dir), "--workers", str(self.workers)]  # fmt: skip
         with self.log_path.open("wb") as log:

@@ -1,10 +1,11 @@
 """The dashboard: static HTML, CSS and JavaScript shipped in ``imgpipe/dashboard/``, served by
 the same resolver as the API (locally and from the Lambda function; no separate hosting).
 
-``register_dashboard(app)`` adds ``GET /`` (a redirect), ``GET /dashboard`` (the page) and
-``GET /dashboard/<name>`` (its assets). The asset list is read once, with ``importlib.resources``,
-when the routes are registered: a request can only name one of those files, so no path - encoded,
-dotted or otherwise - reaches the file system.
+``register_dashboard(app, config)`` adds ``GET /`` (a redirect), ``GET /dashboard`` (the page)
+and ``GET /dashboard/<name>``: its assets, and ``config.json`` (how the page must authenticate).
+The asset list is read once, with ``importlib.resources``, when the routes are registered: a
+request can only name one of those files, so no path - encoded, dotted or otherwise - reaches
+the file system.
 
 Every response carries a strict Content-Security-Policy (scripts and styles from this origin
 only, nothing inline), ``nosniff`` and ``no-referrer``. There is no build step, so file names
@@ -14,9 +15,11 @@ matches costs a 304 with no body.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
@@ -26,11 +29,13 @@ from imgpipe.etags import content_etag, etag_matches
 __all__ = ["CONTENT_SECURITY_POLICY", "register_dashboard"]
 
 _INDEX = "index.html"
+_CONFIG = "config.json"  # made from the app's settings, not a file
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".json": "application/json",
 }
 # img-src https: and connect-src https: are for AWS, where renditions redirect to presigned S3
 # URLs and large uploads post their form straight to the bucket.
@@ -66,16 +71,20 @@ def _load(folder: Traversable) -> dict[str, _Asset]:
     for entry in folder.iterdir():
         suffix = "." + entry.name.rpartition(".")[2]
         if entry.is_file() and not entry.name.startswith(".") and suffix in _CONTENT_TYPES:
-            data = entry.read_bytes()
-            etag = content_etag(data)
-            assets[entry.name] = _Asset(_CONTENT_TYPES[suffix], data.decode("utf-8"), etag)
+            assets[entry.name] = _asset(suffix, entry.read_bytes())
     return assets
 
 
-def register_dashboard(app: FastAPI) -> None:
-    """Serve the dashboard from ``app``: ``/`` redirects to ``/dashboard``."""
+def _asset(suffix: str, data: bytes) -> _Asset:
+    return _Asset(_CONTENT_TYPES[suffix], data.decode("utf-8"), content_etag(data))
+
+
+def register_dashboard(app: FastAPI, config: dict[str, Any]) -> None:
+    """Serve the dashboard from ``app``: ``/`` redirects to ``/dashboard``, and
+    ``/dashboard/config.json`` tells the page ``config`` (how to authenticate)."""
     assets = _load(files("imgpipe") / "dashboard")
     index = assets.pop(_INDEX)
+    assets[_CONFIG] = _asset(".json", json.dumps(config, sort_keys=True).encode())
 
     def _send(request: Request, asset: _Asset) -> Response:
         headers = {**_SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}

@@ -23,6 +23,7 @@ from starlette.routing import Match, Route
 from imgpipe import __version__
 from imgpipe.api.bodies import read_body, read_form
 from imgpipe.api.dashboard import register_dashboard
+from imgpipe.api.signing import UrlSigner
 from imgpipe.core.formats import ACCEPTED_MIME_TYPES
 from imgpipe.errors import (
     BadRequestError,
@@ -38,12 +39,14 @@ from imgpipe.keys import is_id
 from imgpipe.model import ImageRecord
 from imgpipe.service import ImageService
 
-__all__ = ["build_api", "error_response", "present"]
+__all__ = ["AuthMode", "build_api", "error_response", "present"]
 
 log = logging.getLogger("imgpipe.api")
 
 JSON = "application/json"
 _FILENAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+# How a browser proves who it is: nothing, or the bearer token of ``imgpipe serve --token``.
+AuthMode = Literal["none", "token"]
 StatusName = Literal["pending", "processing", "processed", "rejected", "failed"]
 
 
@@ -139,12 +142,18 @@ def error_response(error: ImgpipeError, headers: dict[str, str] | None = None) -
     return JSONResponse({"error": error.to_dict()}, error.http_status, headers=headers)
 
 
-def present(record: ImageRecord) -> ImageOut:
-    """The public view of a record: rendition URLs instead of storage keys."""
+def present(record: ImageRecord, signer: UrlSigner | None = None) -> ImageOut:
+    """The public view of a record: rendition URLs instead of storage keys (signed when the API
+    needs a token, so that they load in an ``<img>``)."""
     base = f"/images/{record.id}"
+
+    def url(key: str) -> str:
+        path = f"{base}/renditions/{key.rsplit('/', 1)[1]}"
+        return signer.sign(path) if signer is not None else path
+
     renditions = [
         RenditionOut(name=r["name"], format=r["format"], width=r["width"], height=r["height"],
-                     bytes=r["bytes"], url=f"{base}/renditions/{r['key'].rsplit('/', 1)[1]}")
+                     bytes=r["bytes"], url=url(r["key"]))
         for r in record.renditions
     ]  # fmt: skip
     return ImageOut(
@@ -193,8 +202,13 @@ _UPLOAD_BODY = {
 }  # fmt: skip
 
 
-def build_api(service: ImageService) -> FastAPI:  # noqa: PLR0915 - the one route list
-    """The app with every route bound to ``service``."""
+def build_api(  # noqa: PLR0915 - the one route list
+    service: ImageService, *, auth: AuthMode = "none", signer: UrlSigner | None = None
+) -> FastAPI:
+    """The app with every route bound to ``service``.
+
+    ``auth`` is what the dashboard must do to call the API (told by ``/dashboard/config.json``);
+    ``signer``, when given, signs the rendition URLs in every record."""
     app = FastAPI(title="imgpipe", version=__version__, docs_url=None, redoc_url=None,
                   description="Upload images; get renditions, metadata and tags back.")  # fmt: skip
     limits = service.settings.service
@@ -286,12 +300,14 @@ def build_api(service: ImageService) -> FastAPI:  # noqa: PLR0915 - the one rout
             page = service.list(status=status, tag=tag, limit=limit, cursor=cursor)
         except ValueError as exc:
             raise InvalidRequestError("invalid cursor") from exc
-        return ImageList(items=[present(r) for r in page.items], next_cursor=page.next_cursor)
+        return ImageList(
+            items=[present(r, signer) for r in page.items], next_cursor=page.next_cursor
+        )
 
     @app.get("/images/{image_id}", summary="One image's record",
              responses=_errors(*_COMMON, 404))  # fmt: skip
     def get_image(image_id: str) -> ImageOut:
-        return present(service.get(_image_id(image_id)))
+        return present(service.get(_image_id(image_id)), signer)
 
     @app.get(
         "/images/{image_id}/renditions/{filename}",
@@ -346,7 +362,7 @@ def build_api(service: ImageService) -> FastAPI:  # noqa: PLR0915 - the one rout
         headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         return Response(docs_page(app), headers=headers, media_type="text/html; charset=utf-8")
 
-    register_dashboard(app)
+    register_dashboard(app, {"auth": auth})
     return app
 
 

@@ -43,8 +43,76 @@ function errorFrom(status, text, contentType) {
   return new ApiError(status, code, `the server answered ${status}`);
 }
 
-async function request(method, path, json) {
-  const init = { method, cache: "no-store", headers: { Accept: "application/json" } };
+// -- access -----------------------------------------------------------------------------------
+// With `imgpipe serve --token`, every API call carries `Authorization: Bearer <token>`. The token
+// is asked for once (on the first 401) and kept in sessionStorage: it lasts as long as the tab
+// and is never written to disk or sent anywhere but this origin. Rendition URLs come signed in
+// the records, so <img> elements need no header.
+
+const TOKEN_KEY = "imgpipe.token";
+let askForToken = async () => null;
+
+/** `ask(retry)` shows a prompt and resolves to a token, or null when the user gives up. */
+export function onTokenNeeded(ask) {
+  askForToken = ask;
+}
+
+function storedToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return ""; // storage disabled: the prompt comes back on every page load
+  }
+}
+
+function storeToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // storage disabled
+  }
+}
+
+/** Forget the token of this tab. */
+export const signOut = () => storeToken("");
+
+const authHeaders = () => (storedToken() ? { Authorization: `Bearer ${storedToken()}` } : {});
+
+/** `send(headers)`; on a 401 ask for a token and send again, until it works or the user stops. */
+async function authorized(send) {
+  for (let retry = false; ; retry = true) {
+    try {
+      return await send(authHeaders());
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      storeToken("");
+      const token = ((await askForToken(retry)) || "").trim();
+      if (!token) throw error;
+      storeToken(token);
+    }
+  }
+}
+
+/** How this deployment wants to be called ({auth: "none" | "token"}); "none" if unknown. */
+export async function loadConfig() {
+  try {
+    const response = await fetch(apiUrl("dashboard/config.json"), { cache: "no-store" });
+    if (response.ok) return await response.json();
+  } catch {
+    // an older server, or offline: the 401 path still asks for a token when one is needed
+  }
+  return { auth: "none" };
+}
+
+// -- calls ------------------------------------------------------------------------------------
+
+function request(method, path, json) {
+  return authorized((headers) => send(method, path, json, headers));
+}
+
+async function send(method, path, json, headers) {
+  const init = { method, cache: "no-store", headers: { Accept: "application/json", ...headers } };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -75,11 +143,12 @@ export const reprocessImage = (id) =>
   request("POST", `images/${encodeURIComponent(id)}/reprocess`);
 
 /** POST `body` with XMLHttpRequest (fetch cannot report upload progress). */
-function post(url, body, onProgress) {
+function post(url, body, onProgress, headers = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
@@ -118,7 +187,7 @@ async function uploadDirect(file, onProgress) {
   const form = new FormData();
   form.append("file", file, file.name);
   const url = apiUrl(`images?${new URLSearchParams({ filename: file.name })}`);
-  const { text } = await post(url, form, onProgress);
+  const { text } = await authorized((headers) => post(url, form, onProgress, headers));
   return JSON.parse(text).id;
 }
 
@@ -130,6 +199,7 @@ async function uploadWithForm(file, onProgress, onGranted) {
   const form = new FormData();
   for (const [name, value] of Object.entries(grant.upload.fields)) form.append(name, value);
   form.append("file", file, file.name); // S3 ignores every field after the file
+  // No Authorization header: the signed form is the credential (S3 would refuse a bearer token).
   try {
     if (!url) throw new ApiError(0, "internal", "the upload form has no usable URL");
     await post(url, form, onProgress);

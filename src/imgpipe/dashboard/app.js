@@ -5,7 +5,10 @@ import {
   deleteImage,
   getImage,
   listImages,
+  loadConfig,
+  onTokenNeeded,
   reprocessImage,
+  signOut,
   uploadFile,
 } from "./api.js";
 import { cardSignature, renderCard, setCardProgress } from "./cards.js";
@@ -47,6 +50,12 @@ const ui = {
   confirmText: $("confirm-text"),
   confirmOk: $("confirm-ok"),
   confirmCancel: $("confirm-cancel"),
+  signIn: $("sign-in"),
+  signInForm: $("sign-in-form"),
+  signInRetry: $("sign-in-retry"),
+  signInToken: $("sign-in-token"),
+  signInCancel: $("sign-in-cancel"),
+  signOut: $("sign-out"),
 };
 
 const state = {
@@ -574,11 +583,44 @@ function confirmAction({ title, text, confirm, danger = false }) {
 ui.confirmOk.addEventListener("click", () => ui.confirm.close("ok"));
 ui.confirmCancel.addEventListener("click", () => ui.confirm.close("cancel"));
 
+// -- access token ---------------------------------------------------------------------------
+
+let pendingSignIn = null; // every call that got a 401 waits for the same answer
+
+function askToken(retry) {
+  if (pendingSignIn) return pendingSignIn;
+  ui.signInRetry.hidden = !retry;
+  ui.signInToken.value = "";
+  ui.signIn.returnValue = "";
+  ui.signIn.showModal();
+  ui.signInToken.focus();
+  pendingSignIn = new Promise((resolve) => {
+    ui.signIn.addEventListener("close", () => {
+      pendingSignIn = null;
+      resolve(ui.signIn.returnValue === "ok" ? ui.signInToken.value : null);
+    }, { once: true });
+  });
+  return pendingSignIn;
+}
+ui.signInForm.addEventListener("submit", (event) => {
+  event.preventDefault(); // the CSP allows no form submission; the dialog closes itself
+  if (ui.signInToken.value.trim()) ui.signIn.close("ok");
+});
+ui.signInCancel.addEventListener("click", () => ui.signIn.close("cancel"));
+ui.signOut.addEventListener("click", () => {
+  signOut();
+  location.reload();
+});
+onTokenNeeded(askToken);
+
 // -- start ----------------------------------------------------------------------------------
 
 const initial = new URLSearchParams(location.search);
 state.status = STATUSES.includes(initial.get("status")) ? initial.get("status") : "";
 state.tag = (initial.get("tag") || "").slice(0, 128);
 syncFilters();
+loadConfig().then((config) => {
+  ui.signOut.hidden = config.auth !== "token";
+});
 loadPage();
 route();

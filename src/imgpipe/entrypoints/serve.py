@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from imgpipe.bootstrap import build_local
-from imgpipe.entrypoints.server import build_local_api, make_server
+from imgpipe.entrypoints.server import make_server
 from imgpipe.entrypoints.worker import WorkerPool
 from imgpipe.errors import ConfigError
 from imgpipe.logs import configure_logging
@@ -57,7 +57,7 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     port = port or _free_port(host)
     base_url = (public_url or f"http://{host}:{port}").rstrip("/")
     app = build_local(data_dir, settings, base_url=base_url)
-    server = make_server(build_local_api(app), host, port, app, token)
+    server = make_server(app, host, port, token)
     swept = app.blobs.sweep_temp_files()  # nothing is in flight before the workers start
     recovered = app.service.reconcile(older_than_s=0)
     pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s, app.queue)

@@ -7,13 +7,16 @@ stores the object - which announces itself to the queue exactly like an S3 Objec
 
 ``Guard`` stands in for API Gateway's throttling and authorizer: past ``max_requests``
 concurrent requests each new one gets a JSON 503 at once (never a dropped connection), and with
-an access token every request but the public ones must carry ``Authorization: Bearer <token>``.
+an access token every request but the public ones must carry ``Authorization: Bearer <token>`` -
+except rendition reads whose URL carries a valid signature (``imgpipe.api.signing``), which is
+what lets the dashboard's ``<img>`` elements load them.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 from typing import Any, BinaryIO, cast
 
@@ -24,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imgpipe.api.bodies import read_form
 from imgpipe.api.routes import build_api, error_response
+from imgpipe.api.signing import UrlSigner
 from imgpipe.bootstrap import LOCAL_UPLOAD_PATH, LocalApp
 from imgpipe.errors import BadRequestError, BusyError, UnauthorizedError
 
@@ -33,6 +37,7 @@ log = logging.getLogger("imgpipe.server")
 
 # Paths anyone may GET: the page and its files, the API description, liveness.
 _PUBLIC_PREFIXES = ("/dashboard", "/docs", "/openapi.json", "/health")
+_RENDITION = re.compile(r"/images/[^/]+/renditions/[^/]+")
 
 
 class Guard:
@@ -41,6 +46,7 @@ class Guard:
     def __init__(self, app: ASGIApp, max_requests: int, token: str | None = None) -> None:
         self.app, self.max_requests = app, max_requests
         self.token = token.encode() if token else None
+        self.signer = UrlSigner.from_token(token) if token else None
         self.active = 0  # one event loop: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,6 +88,9 @@ class Guard:
             return True
         if path == LOCAL_UPLOAD_PATH:
             return True  # the signed form is the credential, as with S3
+        if (scope["method"] in ("GET", "HEAD") and _RENDITION.fullmatch(path)
+                and cast(UrlSigner, self.signer).verify(path, scope["query_string"])):  # fmt: skip
+            return True
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credential = value.partition(b" ")
@@ -91,9 +100,11 @@ class Guard:
         return False
 
 
-def build_local_api(app: LocalApp) -> FastAPI:
-    """The API app plus the local stand-in for S3's form upload endpoint."""
-    api = build_api(app.service)
+def build_local_api(app: LocalApp, token: str | None = None) -> FastAPI:
+    """The API app plus the local stand-in for S3's form upload endpoint. With a ``token`` the
+    dashboard asks for it, and rendition URLs are signed with a key derived from it."""
+    signer = UrlSigner.from_token(token) if token else None
+    api = build_api(app.service, auth="token" if token else "none", signer=signer)
     service, limits = app.service, app.service.settings
 
     @api.post(LOCAL_UPLOAD_PATH, status_code=204, include_in_schema=False)
@@ -121,12 +132,11 @@ def build_local_api(app: LocalApp) -> FastAPI:
     return api
 
 
-def make_server(
-    asgi: Any, host: str, port: int, app: LocalApp, token: str | None
-) -> uvicorn.Server:
-    """uvicorn configured from the settings: backlog, keep-alive, no access log of its own."""
+def make_server(app: LocalApp, host: str, port: int, token: str | None) -> uvicorn.Server:
+    """The guarded local API on uvicorn, configured from the settings: backlog, keep-alive, no
+    access log of its own."""
     limits = app.service.settings.service
-    guarded = Guard(asgi, limits.max_requests, token)
+    guarded = Guard(build_local_api(app, token), limits.max_requests, token)
     config = uvicorn.Config(
         guarded, host=host, port=port, backlog=limits.backlog, http="h11",
         timeout_keep_alive=int(max(1, limits.keepalive_s)), lifespan="off", access_log=False,
