@@ -23,7 +23,7 @@ PORT   ?= 8080
 DATA   ?= imgpipe-data
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test lint check-aws sam-build deploy fmt bench demo process fuzz-api clean
+.PHONY: help venv tools run test lint check-aws sam-build deploy fmt bench demo process fuzz fuzz-api soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -94,6 +94,13 @@ test: lint check-aws  ## lint and the AWS checks, then the whole test suite (war
 fuzz-api: venv  ## schemathesis (all checks) against a real imgpipe serve for FUZZ_S seconds (default 300)
 	IMGPIPE_FUZZ_API_S=$(or $(FUZZ_S),300) IMGPIPE_FUZZ_API_SEED=$(or $(SEED),1) \
 	  $(BIN)/python -m pytest tests/e2e/test_openapi_fuzz.py -s --timeout 0
+
+fuzz: venv  ## mutation fuzzer over validate/decode/render: MUTANTS= (10000) SEED= (1); writes FUZZ.md
+	$(BIN)/python benchmarks/fuzz.py --mutants $(or $(MUTANTS),10000) --seed $(or $(SEED),1)
+
+soak: venv  ## soak a real imgpipe serve: CLIENTS= (50) SOAK_S= (300) MODES= (mix,burst,slow); writes SOAK.md
+	$(BIN)/python benchmarks/soak.py --clients $(or $(CLIENTS),50) --seconds $(or $(SOAK_S),300) \
+	  --modes $(or $(MODES),mix,burst,slow)
 
 bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (or BENCH_DIR=...)
 	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)

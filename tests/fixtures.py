@@ -712,6 +712,15 @@ def with_box_version(data: bytes, box: bytes, version: int) -> bytes:
     return bytes(patched)
 
 
+def heif_bomb(data: bytes, width: int = 0x4000_0060) -> bytes:
+    """``data`` (an AVIF or HEIC) with its ``ispe`` box declaring ``width``: beyond libheif's own
+    size limit, so it refuses to open it at all (found by ``make fuzz``, one bit flipped)."""
+    patched = bytearray(data)
+    ispe = patched.index(b"ispe")  # type, version(1) flags(3), width(4), height(4)
+    patched[ispe + 8 : ispe + 12] = width.to_bytes(4, "big")
+    return bytes(patched)
+
+
 @cache
 def avif_poison() -> bytes:
     """An AVIF whose essential ``pixi`` property is renamed ``p\\xc6xi``: libheif refuses it with

@@ -121,6 +121,8 @@ def _timed_refusal(data: bytes, limits: Limits) -> TooManyPixelsError:
         pytest.param(F.png_bomb(), "100000", id="png-100000x100000"),
         pytest.param(F.gif_bomb(), "65535", id="gif-65535x65535"),
         pytest.param(F.jpeg_bomb(), "60000", id="jpeg-60000x60000"),
+        pytest.param(F.heif_bomb(F.avif((96, 72))), "1073741920", id="avif-1073741920x72"),
+        pytest.param(F.heif_bomb(F.heic((96, 72))), "1073741920", id="heic-1073741920x72"),
     ],
 )
 def test_bomb_is_refused_from_its_header_by_side(data: bytes, side: str) -> None:

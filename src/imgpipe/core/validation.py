@@ -13,6 +13,7 @@ from typing import Any
 
 import pillow_heif
 
+from imgpipe.core.bmff import declared_sizes
 from imgpipe.core.formats import SourceFormat, sniff
 from imgpipe.core.frames import check_frames
 from imgpipe.core.geometry import display_size
@@ -83,6 +84,9 @@ def inspect(data: bytes, limits: Limits) -> SourceInfo:
     if fmt is SourceFormat.PNG:
         check_png(data)
     check_frames(fmt, data, limits)
+    if fmt in (SourceFormat.AVIF, SourceFormat.HEIF):
+        for width, height in declared_sizes(data):
+            check_limits(width, height, 1, limits)
     info = _inspect_heif(data) if fmt is SourceFormat.HEIF else _inspect_vips(data, fmt)
     check_limits(info.width, info.height, info.frames, limits)
     return info

@@ -20,7 +20,13 @@ import pyvips
 from PIL import Image
 
 from imgpipe.core.formats import SourceFormat, looks_truncated
-from imgpipe.errors import CorruptError, ImgpipeError, InternalError, TruncatedError
+from imgpipe.errors import (
+    CorruptError,
+    ImgpipeError,
+    InternalError,
+    TooManyPixelsError,
+    TruncatedError,
+)
 
 __all__ = ["LOADERS", "VipsError", "engine_ok", "pyvips", "translate_error", "vips_version"]
 
@@ -122,6 +128,9 @@ def translate_error(exc: Exception, fmt: SourceFormat, data: bytes) -> ImgpipeEr
     if not engine_ok():
         return InternalError(f"the imaging engine is broken (it failed on: {detail})")
     lowered = detail.lower()
+    if "security limit exceeded" in lowered and "image size" in lowered:
+        # libheif's own ceiling (above ours): the header declares more pixels than it will open.
+        return TooManyPixelsError(f"{fmt.value.upper()} declares too many pixels: {detail}")
     if looks_truncated(fmt, data) or any(w in lowered for w in _TRUNCATION_WORDS):
         return TruncatedError(f"{fmt.value.upper()} data ends early: {detail}")
     return CorruptError(f"{fmt.value.upper()} data cannot be decoded: {detail}")
