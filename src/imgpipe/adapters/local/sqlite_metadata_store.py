@@ -6,23 +6,20 @@ copied in, so a tag's newest-first page is one index range) serves ``list(tag=..
 in ``BEGIN IMMEDIATE`` transactions, which take the write lock up front: a conditional ``update``
 reads and writes under that lock, the equivalent of a DynamoDB condition expression.
 
-Each thread gets its own connection (SQLite connections must not be shared by threads at once);
-connections of threads that have ended are closed when the next one opens, and ``close()`` closes
-them all. The schema is versioned with ``PRAGMA user_version``; see ``_MIGRATIONS``.
+Connections and transactions come from ``_sqlite.Connections`` (one per thread, shared with the
+queue). The schema is versioned with ``PRAGMA user_version``; see ``_MIGRATIONS``.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from imgpipe.adapters.local._sqlite import enable_wal
+from imgpipe.adapters.local._sqlite import Connections
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
 from imgpipe.model import ImageRecord, Page, Status
@@ -63,9 +60,9 @@ class SqliteMetadataStore:
 
     def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._lock = threading.Lock()
-        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._db = Connections(path, f"metadata database {path}", busy_timeout_ms, (
+            "PRAGMA synchronous = NORMAL",  # durable at checkpoints; safe with WAL
+            "PRAGMA foreign_keys = ON"))  # fmt: skip
         try:
             self._migrate()
         except BaseException:
@@ -73,7 +70,7 @@ class SqliteMetadataStore:
             raise
 
     def create(self, record: ImageRecord) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             inserted = conn.execute(
                 "INSERT INTO images (id, status, created_at, sha256, doc) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
@@ -84,14 +81,14 @@ class SqliteMetadataStore:
             _write_tags(conn, record)
 
     def get(self, image_id: str) -> ImageRecord | None:
-        with self._errors():
-            found = self._conn().execute(_BY_ID, (image_id,)).fetchone()
+        with self._db.connection() as conn:
+            found = conn.execute(_BY_ID, (image_id,)).fetchone()
         return _record(found[0]) if found else None
 
     def update(
         self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
     ) -> ImageRecord:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             found = conn.execute(_BY_ID, (image_id,)).fetchone()
             if found is None:
                 raise NotFoundError(f"no image {image_id}")
@@ -139,27 +136,24 @@ class SqliteMetadataStore:
             f"{' WHERE ' + ' AND '.join(where) if where else ''}"
             f" ORDER BY {order[0]} DESC, {order[1]} DESC LIMIT ?"
         )
-        with self._errors():
-            rows = self._conn().execute(sql, (*params, limit + 1)).fetchall()
+        with self._db.connection() as conn:
+            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
         items = [_record(doc) for (doc,) in rows[:limit]]
         more = len(rows) > limit
         return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
 
     def find_processed_by_sha256(self, sha256: str) -> ImageRecord | None:
-        with self._errors():
-            found = self._conn().execute(_OLDEST_PROCESSED, (sha256,)).fetchone()
+        with self._db.connection() as conn:
+            found = conn.execute(_OLDEST_PROCESSED, (sha256,)).fetchone()
         return _record(found[0]) if found else None
 
     def delete(self, image_id: str) -> None:
-        with self._errors():  # one statement is its own transaction; tags go by ON DELETE CASCADE
-            self._conn().execute("DELETE FROM images WHERE id = ?", (image_id,))
+        with self._db.connection() as conn:  # one statement; tags go by ON DELETE CASCADE
+            conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
 
     def close(self) -> None:
         """Close every connection; the store reopens lazily if it is used again."""
-        with self._lock:
-            connections, self._connections = list(self._connections.values()), {}
-        for conn in connections:
-            conn.close()
+        self._db.close()
 
     def __enter__(self) -> SqliteMetadataStore:
         return self
@@ -167,61 +161,11 @@ class SqliteMetadataStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _conn(self) -> sqlite3.Connection:
-        thread = threading.current_thread()
-        with self._lock:
-            conn = self._connections.get(thread)
-            if conn is not None:
-                return conn
-            ended = [t for t in self._connections if not t.is_alive()]
-            for gone in ended:
-                self._connections.pop(gone).close()
-            # Autocommit mode (isolation_level=None): transactions are explicit BEGIN IMMEDIATE.
-            # check_same_thread=False only so close() may close it from another thread.
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._connections[thread] = conn
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Translate sqlite3 errors; ours (conflicts, not found) pass through untouched."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # primary code of extended codes
-            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise InternalError(
-                    f"metadata database {self.path} stayed locked for more than "
-                    f"{self._busy_timeout_ms} ms: another process holds a long write"
-                ) from exc
-            raise InternalError(f"metadata database {self.path} failed: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._errors():
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
     def _migrate(self) -> None:
         """Bring the schema up to date; safe when several processes start at once, because the
         version is read and advanced inside one ``BEGIN IMMEDIATE`` transaction."""
-        with self._errors():
-            enable_wal(self._conn(), self._busy_timeout_ms / 1000)  # persistent: kept in the file
-        with self._transaction() as conn:
+        self._db.enable_wal()
+        with self._db.transaction() as conn:
             version: int = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(_MIGRATIONS):
                 raise InternalError(

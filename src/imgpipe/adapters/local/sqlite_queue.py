@@ -8,18 +8,15 @@ dead letters after ``max_receives`` and long polling. Each receive claims its me
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from imgpipe.adapters.local._sqlite import enable_wal
-from imgpipe.errors import InternalError
+from imgpipe.adapters.local._sqlite import Connections
 from imgpipe.model import Message
 
 __all__ = ["SqliteQueue"]
@@ -82,8 +79,8 @@ class SqliteQueue:
     durable once it returns. ``clock`` gives wall-clock seconds (shared by processes);
     ``wait_s`` is always real time. sqlite3 failures raise ``InternalError``.
 
-    The file's folder must exist. Each thread gets its own connection; ``close()`` closes them
-    all (using the queue again reopens lazily).
+    The file's folder must exist. Connections and transactions come from
+    ``_sqlite.Connections`` (one per thread); ``close()`` closes them all.
     """
 
     def __init__(
@@ -99,14 +96,18 @@ class SqliteQueue:
         self.visibility_s = visibility_s
         self.max_receives = max_receives
         self._clock = clock
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._db = Connections(
+            self.path,
+            f"queue {name} at {self.path}",
+            _BUSY_TIMEOUT_MS,
+            ["PRAGMA synchronous = FULL"],
+        )  # a returned send survives a power cut
         self._bell = _doorbell(self.path, name)
         try:
-            with self._connection() as conn:
-                self._use_wal(conn)
-            with self._transaction() as conn:  # IF NOT EXISTS, serialised: safe for racing starters
+            self._db.enable_wal()
+            with (
+                self._db.transaction() as conn
+            ):  # IF NOT EXISTS, serialised: safe for racing starters
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(statement)
         except BaseException:
@@ -117,7 +118,7 @@ class SqliteQueue:
         """Enqueue a JSON-serialisable ``body``; return the message id once it is committed."""
         message_id = uuid.uuid4().hex
         encoded, now = json.dumps(dict(body)), self._clock()
-        with self._connection() as conn:  # one statement: atomic and committed on return
+        with self._db.connection() as conn:  # one statement: atomic and committed on return
             conn.execute(
                 "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES (?,?,?,?,?)",
                 (message_id, self.name, encoded, now, now),
@@ -148,7 +149,7 @@ class SqliteQueue:
     def _take(self, max_messages: int, hide_s: float) -> tuple[list[Message], float | None]:
         """Claim visible messages; also return when the next hidden one becomes visible."""
         out: list[Message] = []
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             now = self._clock()
             after: tuple[float, int] = (float("-inf"), -1)
             while len(out) < max_messages:
@@ -186,7 +187,7 @@ class SqliteQueue:
 
     def delete(self, receipt: str) -> None:
         """Delete the message if ``receipt`` is its latest; otherwise do nothing."""
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             conn.execute(
                 "DELETE FROM messages WHERE id = ? AND queue = ? AND receipt = ?",
                 (receipt.split(":", 1)[0], self.name, receipt),
@@ -194,7 +195,7 @@ class SqliteQueue:
 
     def change_visibility(self, receipt: str, visibility_s: float) -> None:
         """Make the message visible ``visibility_s`` from now if ``receipt`` is its latest."""
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE id = ? AND queue = ? AND receipt = ?",
                 (self._clock() + visibility_s, receipt.split(":", 1)[0], self.name, receipt),
@@ -203,7 +204,7 @@ class SqliteQueue:
 
     def dead_letters(self) -> list[Message]:
         """Messages that exhausted their receives, in the order they died (receipt ``""``)."""
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             rows = conn.execute(
                 "SELECT id, body, receive_count FROM dead_letters WHERE queue = ?"
                 " ORDER BY failed_at, rowid",
@@ -215,14 +216,14 @@ class SqliteQueue:
 
     def delete_dead_letter(self, message_id: str) -> None:
         """Forget a dead letter; an unknown id is a no-op."""
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             conn.execute(
                 "DELETE FROM dead_letters WHERE id = ? AND queue = ?", (message_id, self.name)
             )
 
     def redrive_dead_letters(self) -> int:
         """Send every dead letter back to the queue (receive count 0); return how many moved."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             now = self._clock()
             moved = conn.execute(
                 "INSERT INTO messages (id, queue, body, sent_at, visible_at)"
@@ -236,7 +237,7 @@ class SqliteQueue:
 
     def stats(self) -> dict[str, float]:
         """Counts of visible, in-flight and dead messages and the oldest live message's age."""
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             now = self._clock()
             visible, in_flight, oldest, dead = conn.execute(
                 "SELECT COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ?), 0),"
@@ -249,11 +250,7 @@ class SqliteQueue:
 
     def close(self) -> None:
         """Close every thread's connection."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-            self._local = threading.local()
-        for _, conn in connections:
-            conn.close()
+        self._db.close()
 
     def __enter__(self) -> SqliteQueue:
         return self
@@ -262,51 +259,3 @@ class SqliteQueue:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection (autocommit), with sqlite3 errors translated."""
-        try:
-            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = self._connect()
-            yield conn
-        except sqlite3.Error as exc:
-            raise InternalError(f"queue {self.name} at {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the lock up front, so claims never interleave."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            finally:
-                if conn.in_transaction:  # the body or the COMMIT failed
-                    conn.execute("ROLLBACK")
-
-    def _use_wal(self, conn: sqlite3.Connection) -> None:
-        # WAL is a property of the file; enable_wal retries the switch while other processes
-        # open a brand-new file at the same moment.
-        mode = enable_wal(conn, _BUSY_TIMEOUT_MS / 1000)
-        if mode != "wal":
-            raise InternalError(f"queue file {self.path} cannot use WAL (mode {mode})")
-
-    def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False only so close() can close other threads' connections; each
-        # connection is otherwise used by the thread that opened it.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA synchronous = FULL")  # a returned send survives a power cut
-        with self._lock:
-            # Threads come and go (one per HTTP request); close what dead ones left behind.
-            kept = [(threading.current_thread(), conn)]
-            for thread, other in self._connections:
-                if thread.is_alive():
-                    kept.append((thread, other))
-                else:
-                    other.close()
-            self._connections = kept
-            self._local.conn = conn
-        return conn

@@ -1,0 +1,78 @@
+"""What every role of the service shares: the ports, the settings, and the few steps more than
+one role takes (announce a raw object, drop an image's renditions, mark it failed)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from imgpipe.errors import ConflictError, ImgpipeError, NotFoundError
+from imgpipe.events import object_created_event, parse_event
+from imgpipe.keys import PROCESSED_PREFIX
+from imgpipe.model import ImageRecord, Status, utc_iso
+from imgpipe.ports import BlobStore, MetadataStore, Queue, Tagger, UploadSigner
+from imgpipe.settings import Settings
+
+__all__ = ["PROCESSABLE", "RAW_BUCKET", "RENDITION_TYPES", "ServiceBase", "now_iso", "raw_keys"]
+
+RAW_BUCKET = "raw"
+PROCESSABLE: frozenset[Status] = frozenset({"pending", "processing"})
+RENDITION_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
+                   "png": "image/png"}  # fmt: skip
+
+
+def now_iso() -> str:
+    """UTC now as ISO 8601 with microseconds (sortable as text)."""
+    return utc_iso(datetime.now(UTC))
+
+
+def raw_keys(body: Mapping[str, Any]) -> list[str]:
+    """The raw keys an S3 notification names; ``[]`` for anything else."""
+    try:
+        return [obj.key for obj in parse_event(body)]
+    except ImgpipeError:
+        return []
+
+
+class ServiceBase:
+    """The ports and settings one ``ImageService`` is wired to (by ``imgpipe.bootstrap``)."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        records: MetadataStore,
+        queue: Queue,
+        tagger: Tagger,
+        signer: UploadSigner,
+        settings: Settings,
+        store_notifies: bool = False,
+    ) -> None:
+        """``store_notifies``: the blob store announces new raw objects to the queue itself
+        (S3 event notifications); otherwise ``upload`` sends the event (local mode)."""
+        self.blobs, self.records, self.queue = blobs, records, queue
+        self.tagger, self.signer, self.settings = tagger, signer, settings
+        self.store_notifies = store_notifies
+
+    def get(self, image_id: str) -> ImageRecord:
+        record = self.records.get(image_id)
+        if record is None:
+            raise NotFoundError(f"no image {image_id}")
+        return record
+
+    def object_created(self, key: str) -> None:
+        """Announce a stored raw object, as S3 does to SQS (the local upload endpoint calls it)."""
+        head = self.blobs.head(key) or {}
+        self.queue.send(object_created_event(RAW_BUCKET, key, int(head.get("size", 0)),
+                                             head.get("etag", "")))  # fmt: skip
+
+    def mark_failed(self, image_id: str, error: ImgpipeError) -> None:
+        """Give up on an image (its job is dead-lettered); no-op when already terminal."""
+        changes = {"status": "failed", "error": error.to_dict(), "processed_at": now_iso()}
+        with contextlib.suppress(ConflictError, NotFoundError):
+            self.records.update(image_id, PROCESSABLE, changes)
+
+    def _remove_renditions(self, image_id: str) -> None:
+        for key in list(self.blobs.list(f"{PROCESSED_PREFIX}{image_id}/")):
+            self.blobs.delete(key)

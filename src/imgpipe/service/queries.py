@@ -1,0 +1,75 @@
+"""Queries and commands on stored images: list, get, deliver a rendition, delete, reprocess."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgpipe.errors import NotFoundError
+from imgpipe.etags import content_etag
+from imgpipe.keys import raw_key
+from imgpipe.model import TERMINAL, ImageRecord, Page, Status
+from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase, raw_keys
+
+__all__ = ["Delivery", "Queries"]
+
+_DOWNLOAD_URL_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A rendition to send: ``redirect`` (a presigned URL) or ``data`` (the bytes)."""
+
+    content_type: str
+    etag: str
+    data: bytes | None = None
+    redirect: str | None = None
+
+
+class Queries(ServiceBase):
+    def list(self, status: Status | None = None, tag: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Page:  # fmt: skip
+        return self.records.list(status=status, tag=tag, limit=limit, cursor=cursor)
+
+    def rendition(self, image_id: str, filename: str) -> Delivery:
+        """How to deliver one rendition: a redirect URL where the store has one, else the
+        bytes; ``NotFoundError`` when the image or rendition does not exist."""
+        record = self.get(image_id)
+        match = next((r for r in record.renditions if r["key"].endswith(f"/{filename}")), None)
+        if match is None or record.status != "processed":
+            raise NotFoundError(f"image {image_id} has no rendition {filename}")
+        content_type = RENDITION_TYPES[filename.rsplit(".", 1)[1]]
+        etag = f'"{match.get("etag", "")}"'
+        url = self.blobs.download_url(match["key"], f"{image_id}-{filename}", _DOWNLOAD_URL_S)
+        if url is not None:
+            return Delivery(content_type=content_type, etag=etag, redirect=url)
+        data = self.blobs.get(match["key"])
+        if etag == '""':
+            etag = content_etag(data)
+        return Delivery(content_type=content_type, etag=etag, data=data)
+
+    def delete(self, image_id: str) -> None:
+        """Remove the raw object, every rendition and the record; idempotent."""
+        record = self.records.get(image_id)
+        if record is not None:
+            for rendition in record.renditions:
+                self.blobs.delete(rendition["key"])
+        self._remove_renditions(image_id)
+        self.blobs.delete(raw_key(image_id))
+        self.records.delete(image_id)
+
+    def reprocess(self, image_id: str) -> ImageRecord:
+        """Run processing again (e.g. after the presets changed)."""
+        record = self.get(image_id)
+        if self.blobs.head(record.raw_key) is None:
+            raise NotFoundError(f"image {image_id} has no stored original to reprocess")
+        record = self.records.update(image_id, TERMINAL | PROCESSABLE,
+                                     {"status": "pending", "error": None})  # fmt: skip
+        self._forget_dead_letters(record.raw_key)
+        self.object_created(record.raw_key)
+        return record
+
+    def _forget_dead_letters(self, key: str) -> None:
+        """Drop this object's dead-lettered jobs: they must not fail the image again."""
+        for message in self.queue.dead_letters():
+            if key in raw_keys(message.body):
+                self.queue.delete_dead_letter(message.id)
