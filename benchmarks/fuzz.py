@@ -205,7 +205,7 @@ class Worker:
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self.pool = ProcessPool(max_workers=1, context=_spawn())
+        self.pool: Any = ProcessPool(max_workers=1, context=_spawn())  # pebble is untyped
 
     def run(self, data: bytes) -> tuple[str, str, str]:
         future = self.pool.schedule(run_one, args=(data,), timeout=self.timeout_s)

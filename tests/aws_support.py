@@ -96,7 +96,8 @@ def client(service: str, url: str | None = None, **config: Any) -> Any:
         settings = settings.merge(Config(signature_version="s3v4"))
     if config:
         settings = settings.merge(Config(**config))
-    return session().client(service, endpoint_url=url or endpoint(), config=settings)
+    boto: Any = session()  # the service name is a parameter: no typed overload to pick
+    return boto.client(service, endpoint_url=url or endpoint(), config=settings)
 
 
 def unique(prefix: str) -> str:

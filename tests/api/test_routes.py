@@ -277,7 +277,8 @@ def test_list_pages_through_every_image_newest_first(api: Api) -> None:
     """``limit`` sizes the pages and ``next_cursor`` leads through all images exactly once."""
     ids = [api.upload(F.jpeg((40 + i, 40))) for i in range(5)]
 
-    seen, cursor = [], None
+    seen: list[str] = []
+    cursor = None
     while True:
         query = "/images?limit=2" + (f"&cursor={cursor}" if cursor else "")
         page = api.call("GET", query).json()

@@ -132,7 +132,8 @@ class Deployment:
         """One request through the API function; the Lambda proxy response."""
         event = to_v2_event(method, target, {"host": "api.example", **(headers or {})}, body,
                             "198.51.100.7")  # fmt: skip
-        return lambda_api.handler(event, LambdaContext("imgpipe-api", 512))
+        context: Any = LambdaContext("imgpipe-api", 512)  # duck-typed: what Powertools reads
+        return lambda_api.handler(event, context)
 
     def json(self, method: str, target: str, body: Any = None) -> tuple[int, Any]:
         payload = json.dumps(body).encode() if body is not None else b""

@@ -26,11 +26,13 @@ def faults() -> Iterator[aws_support.FaultInjector]:
         yield injector
 
 
-def _tagger(url: str | None = None, **kwargs: float) -> tuple[RekognitionTagger, list[float]]:
+def _tagger(
+    url: str | None = None, min_confidence: float = 80.0
+) -> tuple[RekognitionTagger, list[float]]:
     """A tagger whose client does not retry (the tagger does) and whose sleeps are recorded."""
     slept: list[float] = []
     client = aws_support.client("rekognition", url=url, retries={"total_max_attempts": 1})
-    return RekognitionTagger(client, sleep=slept.append, **kwargs), slept
+    return RekognitionTagger(client, min_confidence, sleep=slept.append), slept
 
 
 def test_labels_become_lower_case_tags_with_confidence_in_0_1() -> None:

@@ -168,7 +168,8 @@ def _selected_route(stack: Stack, method: str, path: str) -> dict[str, Any]:
     (The template has no parameterised route keys, so exact matching is all it needs.)"""
     routes = {p["RouteKey"]: p for n, r in _of_type("AWS::ApiGatewayV2::Route").items()
               if stack.exists(n) for p in [stack.evaluate(r["Properties"])]}  # fmt: skip
-    return routes.get(f"{method} {path}") or routes["$default"]
+    route: dict[str, Any] = routes.get(f"{method} {path}") or routes["$default"]
+    return route
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("NONE", "NONE"), ("JWT", "JWT"),

@@ -263,7 +263,7 @@ def test_exactly_one_concurrent_claim_wins(store: MetadataStore) -> None:
 
     for n in range(20):
         store.create(_record(n))
-        barrier, outcomes = threading.Barrier(2), []
+        barrier, outcomes = threading.Barrier(2), list[str]()
         args = (_id(n), barrier, outcomes)
         threads = [threading.Thread(target=claim, args=args) for _ in range(2)]
         for thread in threads:

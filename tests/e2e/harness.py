@@ -250,7 +250,10 @@ class Server:
             done = len(mine) == len(wanted) and all(r["status"] in TERMINAL for r in mine.values())
             return mine if done else None
 
-        return wait_for(settled, timeout_s, lambda: self._progress(wanted))
+        found: dict[str, dict[str, Any]] = wait_for(
+            settled, timeout_s, lambda: self._progress(wanted)
+        )
+        return found
 
     def _progress(self, wanted: set[str]) -> str:
         everything = self.records()

@@ -190,7 +190,8 @@ def test_cursor_pagination_walks_every_processed_image(server: Server) -> None:
     expected = [item["id"] for item in everything["items"]]
     assert set(ids) <= set(expected)
 
-    walked, cursor, pages = [], None, 0
+    walked: list[str] = []
+    cursor, pages = None, 0
     while True:
         params: dict[str, Any] = {"status": "processed", "limit": 2}
         if cursor:

@@ -63,7 +63,7 @@ def _assert_processed_once(server: Server, ids: list[str]) -> dict[str, dict[str
         assert (record["width"], record["height"]) == (5472, 3648)
 
     def drained() -> bool:
-        queue = server.client.get("/health").json()["queue"]
+        queue: dict[str, float] = server.client.get("/health").json()["queue"]
         return queue["visible"] == queue["in_flight"] == queue["dead"] == 0
 
     wait_for(drained, 60, server.log_tail)
@@ -166,6 +166,7 @@ def test_killed_service_loses_no_image_after_restart(serve: StartServer) -> None
     first.kill()
     assert sum(n for s, n in before.items() if s not in TERMINAL) > 0
     assert workers
+    assert first.process is not None
     assert not any(pid_alive(pid) for pid in [first.process.pid, *workers])
 
     started = time.monotonic()
@@ -198,7 +199,7 @@ def test_redelivered_event_changes_nothing(serve: StartServer) -> None:
             queue.send(object_created_event("raw", f"raw/{image_id}", len(data), etag))
 
     def drained() -> bool:
-        stats = server.client.get("/health").json()["queue"]
+        stats: dict[str, float] = server.client.get("/health").json()["queue"]
         return stats["visible"] == stats["in_flight"] == 0
 
     wait_for(drained, 60, server.log_tail)

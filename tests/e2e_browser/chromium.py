@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Playwright
+from playwright.sync_api import Browser, ConsoleMessage, Playwright, ViewportSize
 
 __all__ = ["CHROMIUM", "DESKTOP", "PHONE", "Console", "launch", "needs_chromium"]
 
 CHROMIUM = Path("/usr/bin/chromium")
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 _ARGS = [
     "--no-sandbox",  # CI runs as root, where chromium's sandbox cannot start
     "--disable-gpu",

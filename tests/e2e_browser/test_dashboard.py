@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, ViewportSize, expect
 
 from .chromium import DESKTOP, PHONE, Console, needs_chromium
 from .images import HOSTILE_MAKE, MODEL, UploadSet, small_jpeg
@@ -23,7 +23,7 @@ from .server import ServeProcess
 pytestmark = [pytest.mark.e2e_browser, needs_chromium]
 
 PROCESSING_TIMEOUT_MS = 90_000
-TALL = {"width": 1280, "height": 1180}
+TALL: ViewportSize = {"width": 1280, "height": 1180}
 X = "\N{MULTIPLICATION SIGN}"  # as the dashboard writes sizes
 # The one failed request the page is expected to make: the SVG upload, refused with 415.
 EXPECTED_ERRORS = re.compile(r"Failed to load resource: .*status of 415")

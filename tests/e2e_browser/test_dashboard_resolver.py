@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from importlib.resources import files
+from typing import Any
 
 import httpx
 import pytest
@@ -87,7 +88,8 @@ def get() -> Get:
 
     def call(path: str, headers: dict[str, str] | None = None) -> Reply:
         event = to_v2_event("GET", path, {"host": "test", **(headers or {})}, b"", "127.0.0.1")
-        result = resolver(event, None)
+        no_context: Any = None  # Mangum reads nothing from the context
+        result = resolver(event, no_context)
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
         return Reply(int(result["statusCode"]), httpx.Headers(result.get("headers") or {}), data)

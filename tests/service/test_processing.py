@@ -236,11 +236,14 @@ def test_reprocess_with_new_presets_replaces_the_renditions(
     redeployed = pipeline.redeployed(replace(settings, renditions=presets))
     queued = redeployed.service.reprocess(record.id)
     assert queued.status == "pending"
-    assert redeployed.records.get(record.id).status == "pending"
+    stored = redeployed.records.get(record.id)
+    assert stored is not None
+    assert stored.status == "pending"
 
     (after,) = redeployed.run_worker()
     assert after.status == "processed"
     assert after.processed_at is not None
+    assert before.processed_at is not None
     assert after.processed_at >= before.processed_at
     expected = {rendition_key(record.id, n) for n in ("thumb.jpg", "tiny.png")}
     assert set(_processed_keys(pipeline, record.id)) == expected

@@ -113,7 +113,8 @@ boxes = st.integers(min_value=1, max_value=5_000)
 
 @st.composite
 def specs(draw: st.DrawFn, fit: Fit | None = None) -> RenditionSpec:
-    chosen: Fit = fit or draw(st.sampled_from(["inside", "cover"]))
+    fits: tuple[Fit, ...] = ("inside", "cover")
+    chosen: Fit = draw(st.sampled_from(fits)) if fit is None else fit
     width = draw(boxes)
     height = draw(boxes) if chosen == "cover" else draw(st.none() | boxes)
     return RenditionSpec("r", width, height, fit=chosen)

@@ -94,7 +94,7 @@ def test_exposure_is_written_the_way_photographers_say_it(
     exposure: tuple[int, int], text: str
 ) -> None:
     """Short exposures read as fractions of a second, long ones as seconds."""
-    tags = {ExifTags.Base.ExposureTime: F.rational(*exposure)}
+    tags = {int(ExifTags.Base.ExposureTime): F.rational(*exposure)}
     assert _record(F.jpeg_with_exif(exif_ifd=tags))["exif"]["exposure"] == text
 
 

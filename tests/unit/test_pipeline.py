@@ -183,7 +183,9 @@ def test_animated_avif_renders_its_first_frame() -> None:
     processed = process(F.animated_avif(), SETTINGS)
     assert (processed.metadata["width"], processed.metadata["height"]) == (60, 40)
     first = Image.open(io.BytesIO(processed.renditions[0].data)).convert("RGB")
-    red, green, blue = first.getpixel((30, 20))
+    pixel = first.getpixel((30, 20))
+    assert isinstance(pixel, tuple)
+    red, green, blue = pixel
     assert red > 200
     assert green < 60
     assert blue < 60

@@ -36,7 +36,9 @@ def _open(rendition: Rendition) -> Image.Image:
 
 
 def _rgb(rendition: Rendition, xy: tuple[int, int]) -> tuple[int, ...]:
-    return tuple(_open(rendition).convert("RGB").getpixel(xy))
+    pixel = _open(rendition).convert("RGB").getpixel(xy)
+    assert isinstance(pixel, tuple)
+    return pixel
 
 
 def _near(actual: Sequence[int], expected: Sequence[int], tolerance: int) -> bool:
@@ -169,8 +171,10 @@ def test_alpha_is_kept_where_the_format_has_it(
     (rendition,) = _render(make(), RenditionSpec("a", 2048, formats=(fmt,))).renditions
     image = _open(rendition)
     assert image.mode == "RGBA"
-    assert image.getpixel(LEFT)[3] == 0
-    assert image.getpixel(RIGHT)[3] == 255
+    left, right = image.getpixel(LEFT), image.getpixel(RIGHT)
+    assert isinstance(left, tuple)
+    assert isinstance(right, tuple)
+    assert (left[3], right[3]) == (0, 255)
 
 
 def test_alpha_edges_do_not_bleed_the_hidden_colour() -> None:
