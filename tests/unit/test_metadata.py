@@ -18,8 +18,9 @@ from PIL import ExifTags, Image, ImageDraw
 import fixtures as F
 from imgpipe.core.exif import read_exif
 from imgpipe.core.fingerprint import phash
-from imgpipe.core.metadata import MAX_FIELD_BYTES, MAX_RECORD_BYTES, sanitize
+from imgpipe.core.metadata import MAX_RECORD_BYTES
 from imgpipe.core.pipeline import process
+from imgpipe.core.text import MAX_FIELD_BYTES, sanitize
 from imgpipe.core.validation import inspect
 from imgpipe.settings import Limits, RenditionSpec, Settings
 

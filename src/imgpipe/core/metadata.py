@@ -9,33 +9,21 @@ from __future__ import annotations
 
 import io
 import json
-import unicodedata
 from typing import Any
 
 from PIL import ImageCms
 
 from imgpipe.core.exif import read_exif
 from imgpipe.core.fingerprint import Fingerprint
+from imgpipe.core.text import sanitize
 from imgpipe.core.validation import SourceInfo
 
-__all__ = ["MAX_FIELD_BYTES", "MAX_RECORD_BYTES", "build_metadata", "sanitize"]
+__all__ = ["MAX_RECORD_BYTES", "build_metadata"]
 
-MAX_FIELD_BYTES = 1024
 MAX_RECORD_BYTES = 16 * 1024
 _ANIMATABLE = {"gif", "webp", "avif"}
 # Fields dropped first, in this order, when a hostile file bloats the record past its cap.
 _SHEDDABLE = ("software", "lens", "icc_profile", "model", "make")
-
-
-def sanitize(value: str, limit: int = MAX_FIELD_BYTES) -> str:
-    """Strip control/format characters and cap at ``limit`` UTF-8 bytes (cut on a char boundary)."""
-    # Control, format, private-use and unassigned code points (category C*) become spaces.
-    cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
-    cleaned = " ".join(cleaned.split())
-    encoded = cleaned.encode("utf-8")
-    if len(encoded) <= limit:
-        return cleaned
-    return encoded[:limit].decode("utf-8", "ignore").rstrip()
 
 
 def build_metadata(

@@ -7,17 +7,21 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from imgpipe import __version__
-from imgpipe.batch import BatchSummary, collect_inputs, run_batch
 from imgpipe.errors import ConfigError, ImgpipeError
 from imgpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from imgpipe.batch import BatchSummary
+
+# rich, pebble and the batch runner are imported by the commands that use them, so that
+# ``imgpipe --help`` and ``imgpipe serve`` start without them.
 
 __all__ = ["main"]
 
@@ -93,6 +97,17 @@ def process(
     Exit status: 0 when every input was processed or cleanly rejected, 70 when an input failed
     inside imgpipe, 75 when one timed out.
     """
+    from rich.console import Console  # noqa: PLC0415 - see the imports
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from imgpipe.batch import collect_inputs, run_batch  # noqa: PLC0415
+
     settings = _settings(config, keep_gps=keep_gps, timeout_s=timeout)
     sources = collect_inputs(inputs)
     err = Console(stderr=True)
@@ -135,6 +150,8 @@ def _describe(result: dict[str, Any], out_dir: Path) -> str:
 
 
 def _summary_table(summary: BatchSummary, elapsed: float, cpu: float) -> Table:
+    from rich.table import Table  # noqa: PLC0415 - see the imports
+
     table = Table(title="imgpipe process", show_header=True)
     table.add_column("outcome")
     table.add_column("count", justify="right")
@@ -200,6 +217,9 @@ def doctor(config: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
+    from rich.console import Console  # noqa: PLC0415 - see the imports
+    from rich.table import Table  # noqa: PLC0415
+
     console = Console()
     table = Table(title=f"imgpipe {__version__}", show_header=False)
     for key in ("python", "libvips", "pyvips", "pillow", "pillow_heif"):

@@ -21,9 +21,10 @@ import functools
 import json
 import os
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -34,6 +35,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# The rendering engine loads with the function, not with its first record: every invocation
+# of this function renders, so its cold start includes the engine (numpy, pillow-heif too).
+import imgpipe.core.pipeline  # noqa: F401
 from imgpipe.bootstrap import AwsApp, build_aws
 from imgpipe.core.vips import engine_ok
 from imgpipe.errors import EX_ENGINE_BROKEN, InternalError
@@ -41,9 +45,26 @@ from imgpipe.service import now_iso
 
 __all__ = ["handler", "record_handler"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _untraced(function: _F) -> _F:
+    return function
+
+
 logger = Logger(service="imgpipe")  # the package's root logger: see lambda_api
 metrics = Metrics(namespace="imgpipe", service="imgpipe")
-tracer = Tracer(service="imgpipe")
+
+# Powertools' Tracer loads the X-Ray SDK (and botocore with it: ~0.2 s of cold start) even when
+# tracing is disabled, so without tracing there is no Tracer at all.
+if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() in ("false", "0"):
+    from aws_lambda_powertools import Tracer
+
+    tracer = Tracer(service="imgpipe")
+    capture_method: Callable[[_F], _F] = tracer.capture_method
+    capture_handler: Callable[[_F], _F] = tracer.capture_lambda_handler(capture_response=False)
+else:
+    capture_method = capture_handler = _untraced
 # A batch whose every record failed is reported like any other (not raised as a function
 # error): the Errors alarm is kept for crashes and timeouts.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -62,7 +83,7 @@ def app() -> AwsApp:
     return build_aws()
 
 
-@tracer.capture_method
+@capture_method
 def record_handler(record: SQSRecord) -> None:
     """Process one SQS message; raising marks it failed (and only it)."""
     started, since = time.perf_counter(), now_iso()
@@ -104,7 +125,7 @@ def record_handler(record: SQSRecord) -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@capture_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Lambda entry point (``imgpipe.entrypoints.lambda_processor.handler``)."""
     if _Engine.broken:

@@ -10,8 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from imgpipe.core.formats import ACCEPTED_MIME_TYPES
-from imgpipe.core.metadata import sanitize
-from imgpipe.core.validation import inspect
+from imgpipe.core.text import sanitize
 from imgpipe.errors import TooLargeBytesError, UnsupportedTypeError, UploadPolicyError
 from imgpipe.events import object_created_event
 from imgpipe.keys import id_from_key, new_id, raw_key
@@ -39,6 +38,9 @@ class Ingest(ServiceBase):
                 f"{len(data):,} bytes is over the {cap:,} byte limit for direct uploads; "
                 "use POST /uploads for larger files"
             )
+        # Imported here: the API needs libvips only once an upload arrives, not to start.
+        from imgpipe.core.validation import inspect  # noqa: PLC0415
+
         info = inspect(data, self.settings.limits)
         image_id = new_id()
         key = raw_key(image_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from imgpipe.core.pipeline import process
 from imgpipe.errors import ConflictError, NotFoundError, RejectedError
 from imgpipe.etags import content_etag
 from imgpipe.events import parse_event
@@ -71,6 +70,9 @@ class Processing(ServiceBase):
             renditions = self._copy_renditions(original, record.id)
             metadata, tags, duplicate_of = original.metadata, original.tags, original.id
         else:
+            # Imported here: only the processing faces load the rendering engine.
+            from imgpipe.core.pipeline import process  # noqa: PLC0415
+
             done = process(data, self.settings, self.tagger)
             renditions = []
             for rendition in done.renditions:

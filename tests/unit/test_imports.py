@@ -1,0 +1,49 @@
+"""Each face loads only what it uses: start-up time is import time (issue: start fast).
+
+Each check runs in a fresh interpreter and looks at ``sys.modules`` - a fact, not a timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+_HEAVY = ("numpy", "pyvips", "pillow_heif", "PIL", "boto3", "botocore", "aws_xray_sdk", "rich",
+          "pebble", "uvicorn")  # fmt: skip
+
+
+def _loaded(module: str, env: dict[str, str] | None = None) -> set[str]:
+    code = (f"import sys, json; import {module}; "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, **(env or {})}, timeout=60)  # fmt: skip
+    return set(json.loads(done.stdout)) & set(_HEAVY)
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        # The API validates uploads with libvips, but only once one arrives.
+        # Powertools imports botocore's package (not its clients) for its user agent.
+        pytest.param("imgpipe.entrypoints.lambda_api", {"botocore"}, id="lambda-api"),
+        # The processor renders: its engine belongs to its start-up (boto3 comes with the app).
+        pytest.param(
+            "imgpipe.entrypoints.lambda_processor",
+            {"pyvips", "PIL", "numpy", "pillow_heif", "botocore"},
+            id="processor",
+        ),
+        pytest.param("imgpipe.entrypoints.lambda_dlq", {"botocore"}, id="dead-letters"),
+        pytest.param("imgpipe.entrypoints.cli", set(), id="cli"),
+    ],
+)
+def test_a_face_imports_only_what_it_uses(module: str, allowed: set[str]) -> None:
+    loaded = _loaded(module, {"POWERTOOLS_TRACE_DISABLED": "true"})
+    assert loaded <= allowed, f"{module} loads {sorted(loaded - allowed)} at import"
+
+
+def test_the_x_ray_sdk_loads_only_when_tracing_is_on() -> None:
+    env = {"POWERTOOLS_TRACE_DISABLED": "false"}
+    assert "aws_xray_sdk" in _loaded("imgpipe.entrypoints.lambda_processor", env)
