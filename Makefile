@@ -23,18 +23,40 @@ PORT   ?= 8080
 DATA   ?= imgpipe-data
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test lint check-aws sam-build deploy fmt bench demo process fuzz fuzz-api soak clean
+.PHONY: help venv runtime lock tools run test lint check-aws sam-build deploy fmt bench demo process fuzz fuzz-api soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-venv: $(STAMP)  ## create .venv and install imgpipe with its dev tools (fast when nothing changed)
+# Both venvs come from uv.lock (uv resolves and installs in seconds; it lives in .venv-tools/uv).
+# `make run` installs what running needs; `make test` adds the dev and test tools to the same
+# .venv. --locked: a uv.lock out of date with pyproject.toml is an error, never a silent re-resolve
+# (refresh it with `make lock`). --compile-bytecode: as pip does, so that no start pays for it
+# (and none can, where PYTHONDONTWRITEBYTECODE is set).
+UV_BIN  := $(TOOLS)/uv/bin/uv
+UV_PIN  := uv==0.13.8
+UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV_BIN) sync --locked --python $(PYTHON) --quiet --compile-bytecode
+RUNTIME := $(VENV)/.runtime
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+$(UV_BIN):
+	@test -x $(TOOLS)/uv/bin/python || $(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/python -m pip install --quiet $(UV_PIN)
+
+runtime: $(RUNTIME)  ## create .venv with what `imgpipe serve` and `imgpipe process` need (no test tools)
+
+# --inexact: a venv that already has the test tools keeps them.
+$(RUNTIME): pyproject.toml uv.lock | $(UV_BIN)
+	$(UV_SYNC) --inexact
+	@touch $(RUNTIME)
+
+venv: $(STAMP)  ## create .venv with imgpipe, its dev and test tools (fast when nothing changed)
+
+$(STAMP): pyproject.toml uv.lock | $(UV_BIN)
+	$(UV_SYNC) --extra dev --extra aws
+	@touch $(STAMP) $(RUNTIME)
+
+lock: $(UV_BIN)  ## re-resolve uv.lock after changing the dependencies in pyproject.toml
+	$(UV_BIN) lock
 
 tools: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## sam, cfn-lint, checkov, actionlint in .venv-tools
 
@@ -51,10 +73,10 @@ $(TOOLS)/checkov/.installed: Makefile
 	$(CKV_BIN)/python -m pip install --quiet $(CKV_PINS)
 	@touch $@
 
-demo: venv  ## generate a small folder of demo photos in ./demo
+demo: runtime  ## generate a small folder of demo photos in ./demo
 	$(BIN)/python -m imgpipe.demo $(DEMO)
 
-run: venv  ## start the local service (API + workers) on http://127.0.0.1:8080 (HOST=, PORT=)
+run: runtime  ## start the local service (API + workers) on http://127.0.0.1:8080 (HOST=, PORT=)
 	@echo "imgpipe: starting on http://$(HOST):$(PORT) - open http://$(HOST):$(PORT)/dashboard, or: curl -F file=@photo.jpg http://$(HOST):$(PORT)/images"
 	$(BIN)/imgpipe serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
@@ -105,6 +127,7 @@ soak: venv  ## soak a real imgpipe serve: CLIENTS= (50) SOAK_S= (300) MODES= (mi
 bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (or BENCH_DIR=...)
 	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 	$(BIN)/python benchmarks/service_bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
+	$(BIN)/python benchmarks/startup.py
 
 clean:  ## remove the venv and generated output
 	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache

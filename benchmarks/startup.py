@@ -1,0 +1,192 @@
+"""Start-up as users meet it: import time of each face, and a fresh clone's time to serving.
+
+Usage: ``python benchmarks/startup.py [--runs 9] [--skip-first-run]`` (part of ``make bench``).
+
+1. Import time of each Lambda handler and of the CLI, in a fresh interpreter each run (median
+   of ``--runs``): ``time.perf_counter()`` around the ``import`` - what Lambda's init phase
+   spends before the first event, interpreter start excluded - and the wall time of a whole
+   ``imgpipe --help``. Measured twice: in the project's .venv (dev tools installed, this
+   machine's Python), and in a venv holding only ``src/requirements.txt`` - what ``sam build``
+   ships - on the functions' runtime (python3.12, where it is on PATH), built with uv.
+2. First run: ``git clone`` of this repository into a temporary folder, then ``make run`` until
+   ``GET /health`` answers, with uv's cache empty (a new machine; downloads included) and warm.
+
+Appends a "Start-up" section to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+UV = REPO / ".venv-tools" / "uv" / "bin" / "uv"
+LAMBDA_VENV = REPO / "benchmarks" / ".venv-lambda"
+FACES = {
+    "Lambda API handler": ("imgpipe.entrypoints.lambda_api", 0.3),
+    "Lambda processor handler": ("imgpipe.entrypoints.lambda_processor", 0.6),
+    "Lambda dead-letter handler": ("imgpipe.entrypoints.lambda_dlq", None),
+    "CLI module": ("imgpipe.entrypoints.cli", None),
+}
+_PROBE = ("import time; t = time.perf_counter(); import {module}; "
+          "print(time.perf_counter() - t)")  # fmt: skip
+
+
+def _median_import(python: Path, module: str, runs: int) -> float:
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"}
+    times = []
+    for _ in range(runs):
+        probe = [str(python), "-c", _PROBE.format(module=module)]
+        done = subprocess.run(probe, env=env, capture_output=True, text=True, check=True)
+        times.append(float(done.stdout))
+    return statistics.median(times)
+
+
+def _median_help(python: Path, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(python), "-m", "imgpipe", "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _version(python: Path) -> str:
+    done = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+def _lambda_python() -> str:
+    """python3.12 (the functions' runtime) if one runs here, else this interpreter."""
+    candidates = [
+        shutil.which("python3.12"),
+        *map(str, sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))),
+    ]
+    for candidate in filter(None, candidates):
+        if (
+            subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode
+            == 0
+        ):
+            return candidate
+    return sys.executable
+
+
+def _lambda_venv() -> Path | None:
+    """A venv with only src/requirements.txt (+ imgpipe itself), on python3.12 if available."""
+    interpreter = _lambda_python()
+    python = LAMBDA_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([str(UV), "venv", "--quiet", "--python-preference", "only-system",
+                        "--python", interpreter, str(LAMBDA_VENV)],
+                       check=True)  # fmt: skip
+    env = {**os.environ, "VIRTUAL_ENV": str(LAMBDA_VENV)}
+    requirements = str(REPO / "src" / "requirements.txt")
+    subprocess.run(
+        [str(UV), "pip", "install", "--quiet", "--compile-bytecode", "-r", requirements],
+        check=True,
+        env=env,
+    )
+    install = [str(UV), "pip", "install", "--quiet", "--compile-bytecode", "--no-deps"]
+    subprocess.run([*install, "-e", str(REPO)], check=True, env=env)
+    return python
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _time_to_serving(cold_cache: bool) -> tuple[float, str]:
+    """Seconds from ``make run`` in a fresh clone until /health answers, and the venv's size."""
+    with tempfile.TemporaryDirectory(prefix="imgpipe-first-run-") as folder:
+        clone = Path(folder) / "imgpipe"
+        subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGPIPE_", "VIRTUAL_ENV"))}
+        if cold_cache:  # nothing downloaded before: uv's cache and pip's (which installs uv)
+            env["UV_CACHE_DIR"] = str(Path(folder) / "uv-cache")
+            env["PIP_CACHE_DIR"] = str(Path(folder) / "pip-cache")
+        port = _free_port()
+        started = time.perf_counter()
+        process = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=clone, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)  # fmt: skip
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit(f"make run exited with {process.returncode}")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1,
+                                 trust_env=False).status_code == 200:  # fmt: skip
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.perf_counter() - started > 600:
+                    raise SystemExit("make run did not serve within 600 s")
+                time.sleep(0.1)
+            elapsed = time.perf_counter() - started
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(60)
+        size = subprocess.run(["du", "-sh", str(clone / ".venv")], capture_output=True,
+                              text=True, check=True).stdout.split()[0]  # fmt: skip
+        return elapsed, size
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--skip-first-run", action="store_true")
+    args = parser.parse_args(argv)
+
+    dev = REPO / ".venv" / "bin" / "python"
+    lam = _lambda_venv()
+    envs = [(f".venv (dev tools too), Python {_version(dev)}", dev)]
+    if lam is not None:
+        envs.append((f"runtime only (src/requirements.txt), Python {_version(lam)}", lam))
+    header = "| import, median of {} | {} | goal |".format(
+        args.runs, " | ".join(e for e, _ in envs)
+    )
+    lines = ["", "## Start-up", "",
+             f"`python benchmarks/startup.py` on {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} "
+             "CPUs; tracing off (the stack's default).", "",
+             header, "|---|" + "---|" * len(envs) + "---|"]  # fmt: skip
+    for label, (module, goal) in FACES.items():
+        cells = [f"{_median_import(python, module, args.runs):.3f} s"
+                 if python == dev or "lambda" in module else "not shipped"
+                 for _, python in envs]  # fmt: skip
+        print(label, cells, file=sys.stderr)
+        lines.append(f"| {label} (`{module}`) | {' | '.join(cells)} | "
+                     f"{f'<= {goal} s' if goal else ''} |")  # fmt: skip
+    helps = [f"{_median_help(python, args.runs):.3f} s" if python == dev else "not shipped"
+             for _, python in envs]  # fmt: skip
+    lines.append(f"| `imgpipe --help`, whole process | {' | '.join(helps)} | <= 0.15 s |")
+    if not args.skip_first_run:
+        lines += ["", "| first run: fresh `git clone`, `make run` until `/health` answers | "
+                  "seconds | .venv size |", "|---|---|---|"]  # fmt: skip
+        for cold, label in ((True, "uv cache empty (new machine)"), (False, "uv cache warm")):
+            seconds, size = _time_to_serving(cold)
+            print(label, seconds, size, file=sys.stderr)
+            lines.append(f"| {label} | {seconds:.1f} | {size} |")
+    report = "\n".join(lines) + "\n"
+    print(report)
+    with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
+        out.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
