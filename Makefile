@@ -124,9 +124,11 @@ soak: venv  ## soak a real imgpipe serve: CLIENTS= (50) SOAK_S= (300) MODES= (mi
 	$(BIN)/python benchmarks/soak.py --clients $(or $(CLIENTS),50) --seconds $(or $(SOAK_S),300) \
 	  --modes $(or $(MODES),mix,burst,slow)
 
-bench: venv  ## imgpipe core vs naive Pillow on ../shared/corpus/photos/large (or BENCH_DIR=...)
+bench: venv  ## the CLI as shipped vs naive Pillow, sharp and the floor, then diagnostics -> BENCHMARKS.md (BENCH_DIR=...)
+	$(BIN)/python benchmarks/peers.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 	$(BIN)/python benchmarks/service_bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
+	$(BIN)/python benchmarks/worker_memory.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 	$(BIN)/python benchmarks/startup.py
 
 clean:  ## remove the venv and generated output

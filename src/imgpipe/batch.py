@@ -102,9 +102,10 @@ def _process_file(source: str, out_dir: str, settings: Settings) -> Result:
     }
     try:
         data = _read_capped(Path(source), settings.limits.max_bytes)
-        image_id = content_id(hashlib.sha256(data).hexdigest())
+        sha256 = hashlib.sha256(data).hexdigest()
+        image_id = content_id(sha256)
         result["id"] = image_id
-        processed = process(data, settings)
+        processed = process(data, settings, sha256=sha256)
     except ImgpipeError as exc:
         return _failed(result, exc)
     except OSError as exc:

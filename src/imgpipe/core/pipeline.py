@@ -34,11 +34,14 @@ def content_id(sha256: str) -> str:
     return sha256[:20]
 
 
-def process(data: bytes, settings: Settings, tagger: Tagger | None = None) -> Processed:
-    """Validate, render, describe and tag ``data``; raise a ``RejectedError`` when refused."""
+def process(
+    data: bytes, settings: Settings, tagger: Tagger | None = None, sha256: str | None = None
+) -> Processed:
+    """Validate, render, describe and tag ``data``; raise a ``RejectedError`` when refused.
+    ``sha256``: the caller's digest of ``data``, when it has one (else it is computed here)."""
     info = inspect(data, settings.limits)
     rendered = render(data, info, settings.renditions, settings.encoding)
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
     metadata = build_metadata(info, sha256, fingerprint(rendered.sample), settings.keep_gps)
     subject = TagSubject(metadata=metadata, preview_jpeg=_preview(rendered.renditions))
     tags = tuple((tagger or LocalTagger()).tag(subject))

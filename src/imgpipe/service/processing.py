@@ -73,7 +73,7 @@ class Processing(ServiceBase):
             # Imported here: only the processing faces load the rendering engine.
             from imgpipe.core.pipeline import process  # noqa: PLC0415
 
-            done = process(data, self.settings, self.tagger)
+            done = process(data, self.settings, self.tagger, sha256)
             renditions = []
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)

@@ -1,0 +1,103 @@
+"""Memory of one long-lived worker over a batch: RSS after 1, 10, 25, 50 and 100 images.
+
+Usage: ``python benchmarks/worker_memory.py [FOLDER]`` (default ``../shared/corpus/photos/large``;
+part of ``make bench``). One fresh process per variant runs ``core.pipeline.process`` - what
+every face runs - over the folder's photos in turn, 100 images in all, with the photos read into
+memory first (the baseline). Variants, interleaved twice:
+
+- ``as shipped``: at most two glibc malloc arenas (``core.vips._limit_malloc_arenas``);
+- ``glibc default arenas``: the same, with that one call made a no-op - to show what the cap is
+  for (glibc gives threads that allocate at once arenas of their own, up to 8 per core, and
+  freed pixel buffers stay cached in each).
+
+Appends a "Memory in one worker" section to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = REPO.parent / "shared" / "corpus" / "photos" / "large"
+MARKS = (1, 10, 25, 50, 100)
+
+_WORKER = r"""
+import ctypes, json, resource, sys, time
+from pathlib import Path
+if sys.argv[2] == "default":
+    real = ctypes.CDLL
+    class _NoMallopt:
+        def mallopt(self, *args): return 1
+    ctypes.CDLL = lambda name, *a, **k: _NoMallopt() if name == "libc.so.6" else real(name, *a, **k)
+    import imgpipe.core.vips
+    ctypes.CDLL = real
+from imgpipe.core.pipeline import process
+from imgpipe.settings import Settings
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) / 1024 for l in status if l.startswith("VmRSS"))
+
+data = [p.read_bytes() for p in sorted(Path(sys.argv[1]).glob("*.jpg"))]
+settings, out = Settings(), {"baseline": rss()}
+started = time.process_time()
+for number in range(1, 101):
+    process(data[(number - 1) % len(data)], settings)
+    if number in (1, 10, 25, 50, 100):
+        out[f"after {number}"] = rss()
+out["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["cpu_s"] = time.process_time() - started
+print(json.dumps(out))
+"""
+
+
+def _run(folder: Path, variant: str) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", _WORKER, str(folder), variant],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0]) if argv else DEFAULT_DIR
+    if not any(folder.glob("*.jpg")):
+        print(f"no JPEG photos in {folder}; skipping the worker memory benchmark", file=sys.stderr)
+        return 0
+    variants = {"as shipped (2 arenas)": "shipped", "glibc default arenas": "default"}
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
+    started = time.perf_counter()
+    for _ in range(2):
+        for label, variant in variants.items():
+            runs[label].append(_run(folder, variant))
+            print(label, runs[label][-1], file=sys.stderr)
+
+    def median(label: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[label])
+
+    photos = len(list(folder.glob("*.jpg")))
+    lines = ["", "## Memory in one worker", "",
+             f"`python benchmarks/worker_memory.py` on {datetime.now(UTC):%Y-%m-%d}: 100 images "
+             f"({photos} photos of `{folder.name}` in turn) through `core.pipeline.process` in one "
+             "process, photos read into memory first; median of 2 interleaved runs, "
+             f"{time.perf_counter() - started:.0f} s in all.", "",
+             "| RSS MiB | baseline | " + " | ".join(f"after {m}" for m in MARKS)
+             + " | peak | CPU s |", "|---|" + "---|" * (len(MARKS) + 3)]  # fmt: skip
+    for label in variants:
+        cells = [f"{median(label, f'after {m}'):.0f}" for m in MARKS]
+        lines.append(f"| {label} | {median(label, 'baseline'):.0f} | {' | '.join(cells)} | "
+                     f"{median(label, 'peak'):.0f} | {median(label, 'cpu_s'):.1f} |")  # fmt: skip
+    report = "\n".join(lines) + "\n"
+    print(report)
+    with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
+        out.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
