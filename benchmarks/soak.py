@@ -274,19 +274,21 @@ async def _presigned(run: Run, client: httpx.AsyncClient, data: bytes) -> None:
                 files={"file": ("large.jpg", data, "image/jpeg")})  # fmt: skip
 
 
-async def _read(run: Run, client: httpx.AsyncClient, known: Known, rng: random.Random) -> None:
+async def _read(run: Run, client: httpx.AsyncClient, known: Known, rng: random.Random,
+                phase: str = "") -> None:  # fmt: skip
+    """One read: a list, a record or a rendition; ``phase`` prefixes the route's label."""
     roll = rng.random()
     if roll < 0.34 or not known.ids:
-        await _call(run, client, "GET /images", "GET", "/images", params={"limit": 24})
+        await _call(run, client, f"{phase}GET /images", "GET", "/images", params={"limit": 24})
     elif roll < 0.67 or not known.renditions:
-        response = await _call(run, client, "GET /images/{id}", "GET",
+        response = await _call(run, client, f"{phase}GET /images/{{id}}", "GET",
                                f"/images/{rng.choice(known.ids)}")  # fmt: skip
         if response is not None and response.status_code == 200:
             record = response.json()
             if record["status"] == "processed" and record["renditions"]:
                 known.renditions.append(rng.choice(record["renditions"])["url"])
     else:
-        await _call(run, client, "GET rendition", "GET", rng.choice(known.renditions))
+        await _call(run, client, f"{phase}GET rendition", "GET", rng.choice(known.renditions))
 
 
 async def _mix_client(run: Run, url: str, payloads: Payloads, known: Known, until: float,
@@ -452,8 +454,7 @@ async def slow(args: argparse.Namespace, payloads: Payloads) -> Run:
                 rng = random.Random(seed)
                 async with _client(serve.url) as client:
                     while time.monotonic() < until:
-                        await _read(run, client, known, rng)
-                        run.samples[-1].route = f"{phase}: {run.samples[-1].route}"
+                        await _read(run, client, known, rng, f"{phase}: ")
                         await asyncio.sleep(rng.uniform(0.2, 0.6))
 
             await asyncio.gather(*(reader(s) for s in range(20)))
