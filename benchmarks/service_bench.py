@@ -7,7 +7,8 @@ throw-away data dir, then measures:
 1. sustained images/s: every photo uploaded ``--copies`` times (each copy made unique by bytes
    appended after the JPEG end marker, so duplicate detection does not skip work), from the first
    upload until the last image is terminal;
-2. the batch CLI (``imgpipe process --jobs W``) on the same unique copies, images/s;
+2. the batch CLI (``imgpipe process``) on the same unique copies with ``--jobs 1`` and ``--jobs W``,
+   images/s, and the scaling between them;
 3. latency: the photo closest to 12 MP uploaded alone, 10 times, time from the POST until GET
    shows ``processed`` (p50 and max).
 
@@ -128,11 +129,14 @@ def main() -> None:
         inputs.mkdir()
         for i, (name, data) in enumerate(payloads):
             (inputs / f"{i:03d}-{name}").write_bytes(data)
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "imgpipe", "process", str(inputs), "--out",
-                        str(Path(tmp) / "out"), "--jobs", str(args.workers)],
-                       check=True, capture_output=True)  # fmt: skip
-        cli_rate = len(payloads) / (time.perf_counter() - t0)
+        cli_rates = {}
+        for jobs in sorted({1, args.workers}):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "imgpipe", "process", str(inputs), "--out",
+                            str(Path(tmp) / f"out-{jobs}"), "--jobs", str(jobs)],
+                           check=True, capture_output=True)  # fmt: skip
+            cli_rates[jobs] = len(payloads) / (time.perf_counter() - t0)
+        cli_rate = cli_rates[args.workers]
     p50 = statistics.median(latencies)
     lines = [
         "",
@@ -145,7 +149,11 @@ def main() -> None:
         "| measure | value |",
         "|---|---|",
         f"| service sustained throughput (upload -> processed) | {service_rate:.2f} images/s |",
-        f"| batch CLI (`imgpipe process --jobs {args.workers}`) | {cli_rate:.2f} images/s |",
+        *(
+            f"| batch CLI (`imgpipe process --jobs {jobs}`) | {rate:.2f} images/s |"
+            for jobs, rate in cli_rates.items()
+        ),
+        f"| CLI scaling, --jobs {args.workers} / --jobs 1 | {cli_rate / cli_rates[1]:.2f}x |",
         f"| service / CLI | {service_rate / cli_rate:.2f}x |",
         f"| upload -> processed, {target.name} ({_megapixels(target):.1f} MP), p50 of 10 "
         f"| {p50 * 1000:.0f} ms (max {max(latencies) * 1000:.0f} ms) |",
