@@ -132,4 +132,5 @@ bench: venv  ## the CLI as shipped vs naive Pillow, sharp and the floor, then di
 	$(BIN)/python benchmarks/startup.py
 
 clean:  ## remove the venv and generated output
-	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache \
+	  benchmarks/.sharp benchmarks/.venv-lambda benchmarks/peers/node_modules
