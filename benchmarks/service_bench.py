@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,38 +31,14 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from serving import REPO, Serve, append_report
+
 DEFAULT_DIR = REPO.parent / "shared" / "corpus" / "photos" / "large"
 POLL_S = 0.02
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _unique(data: bytes) -> bytes:
     return data + b"imgpipe-bench" + secrets.token_bytes(16)
-
-
-def _start(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imgpipe", "serve", "--port", str(port), "--data-dir",
-         str(data_dir), "--workers", str(workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("imgpipe serve did not start")
 
 
 def _upload(client: httpx.Client, url: str, name: str, data: bytes) -> str:
@@ -125,7 +99,8 @@ def main() -> None:
         raise SystemExit(f"no JPEG photos in {args.folder}")
     payloads = [(p.name, _unique(p.read_bytes())) for p in photos for _ in range(args.copies)]
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = _start(Path(tmp) / "data", args.workers)
+        serve = Serve(args.workers).start()
+        url = serve.url
         try:
             with httpx.Client(timeout=60) as client:
                 started = time.perf_counter()
@@ -140,8 +115,7 @@ def main() -> None:
                     _wait(client, url, [one])
                     latencies.append(time.perf_counter() - t0)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
+            serve.stop()
         inputs = Path(tmp) / "in"
         inputs.mkdir()
         for i, (name, data) in enumerate(payloads):
@@ -175,9 +149,7 @@ def main() -> None:
         f"| upload -> processed, {target.name} ({_megapixels(target):.1f} MP), p50 of 10 "
         f"| {p50 * 1000:.0f} ms (max {max(latencies) * 1000:.0f} ms) |",
     ]
-    print("\n".join(lines))
-    with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
+    append_report(lines)
 
 
 if __name__ == "__main__":

@@ -32,11 +32,7 @@ import os
 import platform
 import random
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -53,8 +49,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import fixtures as F  # noqa: E402 - the project's image generators live with the tests
+from serving import HOST, Serve  # noqa: E402
 
-HOST = "127.0.0.1"
 TERMINAL = {"processed", "rejected", "failed"}
 DIRECT_MAX = 4 * 1024 * 1024
 
@@ -165,51 +161,6 @@ async def _sample_rss(run: Run, pid: int, stop: asyncio.Event) -> None:
         run.rss.append((time.monotonic() - run.started, server, workers))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 2.0)
-
-
-# -- the server -----------------------------------------------------------------------------------
-
-
-class Serve:
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.folder = Path(tempfile.mkdtemp(prefix="imgpipe-soak-"))
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            self.port = int(probe.getsockname()[1])
-        self.url = f"http://{HOST}:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.folder / "data"
-
-    def start(self) -> Serve:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMGPIPE_")}
-        log = (self.folder / "serve.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imgpipe", "serve", "--host", HOST, "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--workers", str(self.workers)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2, trust_env=False).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise SystemExit(f"imgpipe serve did not start; see {self.folder / 'serve.log'}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
 
 
 # -- clients --------------------------------------------------------------------------------------

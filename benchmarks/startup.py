@@ -20,7 +20,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,8 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+from serving import REPO, append_report, free_port
+
 UV = REPO / ".venv-tools" / "uv" / "bin" / "uv"
 LAMBDA_VENV = REPO / "benchmarks" / ".venv-lambda"
 FACES = {
@@ -84,7 +84,7 @@ def _lambda_python() -> str:
     return sys.executable
 
 
-def _lambda_venv() -> Path | None:
+def _lambda_venv() -> Path:
     """A venv with only src/requirements.txt (+ imgpipe itself), on python3.12 if available."""
     interpreter = _lambda_python()
     python = LAMBDA_VENV / "bin" / "python"
@@ -104,12 +104,6 @@ def _lambda_venv() -> Path | None:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _time_to_serving(cold_cache: bool) -> tuple[float, str]:
     """Seconds from ``make run`` in a fresh clone until /health answers, and the venv's size."""
     with tempfile.TemporaryDirectory(prefix="imgpipe-first-run-") as folder:
@@ -119,7 +113,7 @@ def _time_to_serving(cold_cache: bool) -> tuple[float, str]:
         if cold_cache:  # nothing downloaded before: uv's cache and pip's (which installs uv)
             env["UV_CACHE_DIR"] = str(Path(folder) / "uv-cache")
             env["PIP_CACHE_DIR"] = str(Path(folder) / "pip-cache")
-        port = _free_port()
+        port = free_port()
         started = time.perf_counter()
         process = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=clone, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -154,9 +148,8 @@ def main(argv: list[str]) -> int:
 
     dev = REPO / ".venv" / "bin" / "python"
     lam = _lambda_venv()
-    envs = [(f".venv (dev tools too), Python {_version(dev)}", dev)]
-    if lam is not None:
-        envs.append((f"runtime only (src/requirements.txt), Python {_version(lam)}", lam))
+    envs = [(f".venv (dev tools too), Python {_version(dev)}", dev),
+            (f"runtime only (src/requirements.txt), Python {_version(lam)}", lam)]  # fmt: skip
     header = "| import, median of {} | {} | goal |".format(
         args.runs, " | ".join(e for e, _ in envs)
     )
@@ -181,10 +174,7 @@ def main(argv: list[str]) -> int:
             seconds, size = _time_to_serving(cold)
             print(label, seconds, size, file=sys.stderr)
             lines.append(f"| {label} | {seconds:.1f} | {size} |")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
-        out.write(report)
+    append_report(lines)
     return 0
 
 

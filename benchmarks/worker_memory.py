@@ -23,7 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from serving import REPO, append_report
+
 DEFAULT_DIR = REPO.parent / "shared" / "corpus" / "photos" / "large"
 MARKS = (1, 10, 25, 50, 100)
 
@@ -47,9 +48,10 @@ def rss():
 data = [p.read_bytes() for p in sorted(Path(sys.argv[1]).glob("*.jpg"))]
 settings, out = Settings(), {"baseline": rss()}
 started = time.process_time()
-for number in range(1, 101):
+marks = [int(m) for m in sys.argv[3].split(",")]
+for number in range(1, max(marks) + 1):
     process(data[(number - 1) % len(data)], settings)
-    if number in (1, 10, 25, 50, 100):
+    if number in marks:
         out[f"after {number}"] = rss()
 out["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out["cpu_s"] = time.process_time() - started
@@ -58,7 +60,8 @@ print(json.dumps(out))
 
 
 def _run(folder: Path, variant: str) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", _WORKER, str(folder), variant],
+    marks = ",".join(map(str, MARKS))
+    done = subprocess.run([sys.executable, "-c", _WORKER, str(folder), variant, marks],
                           capture_output=True, text=True, check=True)  # fmt: skip
     result: dict[str, float] = json.loads(done.stdout)
     return result
@@ -92,10 +95,7 @@ def main(argv: list[str]) -> int:
         cells = [f"{median(label, f'after {m}'):.0f}" for m in MARKS]
         lines.append(f"| {label} | {median(label, 'baseline'):.0f} | {' | '.join(cells)} | "
                      f"{median(label, 'peak'):.0f} | {median(label, 'cpu_s'):.1f} |")  # fmt: skip
-    report = "\n".join(lines) + "\n"
-    print(report)
-    with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
-        out.write(report)
+    append_report(lines)
     return 0
 
 

@@ -26,7 +26,6 @@ from imgpipe.errors import (
     CorruptError,
     ImgpipeError,
     InternalError,
-    TooManyPixelsError,
     TruncatedError,
 )
 
@@ -153,9 +152,6 @@ def translate_error(exc: Exception, fmt: SourceFormat, data: bytes) -> ImgpipeEr
     if not engine_ok():
         return InternalError(f"the imaging engine is broken (it failed on: {detail})")
     lowered = detail.lower()
-    if "security limit exceeded" in lowered and "image size" in lowered:
-        # libheif's own ceiling (above ours): the header declares more pixels than it will open.
-        return TooManyPixelsError(f"{fmt.value.upper()} declares too many pixels: {detail}")
     if looks_truncated(fmt, data) or any(w in lowered for w in _TRUNCATION_WORDS):
         return TruncatedError(f"{fmt.value.upper()} data ends early: {detail}")
     return CorruptError(f"{fmt.value.upper()} data cannot be decoded: {detail}")
