@@ -127,6 +127,7 @@ def build_aws(
     service is built with ``store_notifies=True``.
     """
     import boto3  # noqa: PLC0415 - the aws extra: only a deployment on AWS needs it
+    from botocore.config import Config  # noqa: PLC0415
 
     from imgpipe.adapters.aws.dynamodb_metadata_store import (  # noqa: PLC0415
         DynamoDbMetadataStore,
@@ -155,7 +156,12 @@ def build_aws(
 
     # One config per service: standard retries (throttling and 5xx, with backoff) and timeouts
     # sized to the calls - SQS long polls for up to 20 s, S3 moves objects up to 25 MB.
-    s3 = session.client("s3", endpoint_url=endpoint, config=_client_config(60, signing="s3v4"))
+    # Presigned POSTs and GETs go to the bucket's regional name (<bucket>.s3.<region>.amazonaws
+    # .com, also in us-east-1): a new bucket answers the global name with a 307 for hours, and a
+    # browser's CORS preflight cannot follow a redirect.
+    regional = _client_config(60, signing="s3v4").merge(Config(s3={
+        "addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}))  # fmt: skip
+    s3 = session.client("s3", endpoint_url=endpoint, config=regional)
     dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=_client_config(10))
     sqs = session.client("sqs", endpoint_url=endpoint, config=_client_config(25))
     blobs = S3BlobStore(s3, raw_bucket, processed_bucket)

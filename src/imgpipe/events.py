@@ -3,6 +3,10 @@
 Locally, a stored upload enqueues exactly the JSON that S3 sends to SQS, so the processor has one
 parser for both faces. Keys arrive URL-encoded (``unquote_plus``); test events are ignored; keys
 outside ``raw/`` are refused (a processed object must never trigger processing).
+
+A job the service sends itself (reprocess, recovery) also carries ``imgpipe.generation``, the
+processing attempt of the record it was sent for; S3's own notifications carry none and are the
+first attempt, generation 0 (``generation_of``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from imgpipe.errors import BadRequestError
 from imgpipe.keys import RAW_PREFIX, check_key
 from imgpipe.model import utc_iso
 
-__all__ = ["ObjectCreated", "object_created_event", "parse_event"]
+__all__ = ["ObjectCreated", "generation_of", "object_created_event", "parse_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +34,13 @@ class ObjectCreated:
     etag: str
 
 
-def object_created_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
-    """The S3 event notification for one ``ObjectCreated:Post``."""
+def object_created_event(
+    bucket: str, key: str, size: int, etag: str, generation: int = 0
+) -> dict[str, Any]:
+    """The S3 event notification for one ``ObjectCreated:Post``, stamped with the record's
+    ``generation``."""
     return {
+        "imgpipe": {"generation": generation},
         "Records": [{
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
@@ -75,3 +83,10 @@ def parse_event(body: Mapping[str, Any]) -> list[ObjectCreated]:
             raise BadRequestError(str(exc)) from exc
         found.append(ObjectCreated(bucket=bucket, key=key, size=size, etag=etag))
     return found
+
+
+def generation_of(body: Mapping[str, Any]) -> int:
+    """The processing attempt a job was sent for: 0 for S3's own notifications."""
+    stamp = body.get("imgpipe")
+    value = stamp.get("generation", 0) if isinstance(stamp, Mapping) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -6,7 +6,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["TERMINAL", "ImageRecord", "Message", "Page", "Rendition", "Status", "Tag", "utc_iso"]
+__all__ = [
+    "TERMINAL",
+    "ImageRecord",
+    "Message",
+    "Page",
+    "Rendition",
+    "Status",
+    "Tag",
+    "refusal",
+    "utc_iso",
+]
 
 Status = Literal["pending", "processing", "processed", "rejected", "failed"]
 TERMINAL: frozenset[Status] = frozenset({"processed", "rejected", "failed"})
@@ -81,6 +91,9 @@ class ImageRecord:
     tags: list[dict[str, Any]] = field(default_factory=list)
     duplicate_of: str | None = None
     error: dict[str, str] | None = None
+    # Which processing attempt the record is on: ``reprocess`` adds one and stamps it on the job
+    # it sends, so a dead letter of an older attempt can never fail a newer one.
+    generation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,3 +126,15 @@ def utc_iso(moment: datetime) -> str:
     """The one timestamp format of records and events: ISO 8601 UTC with microseconds, ``Z``
     (fixed width, so it sorts as text)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def refusal(
+    record: ImageRecord, expected: frozenset[Status], if_generation: int | None = None
+) -> str | None:
+    """Why a conditional update of ``record`` must not apply (``MetadataStore.update``'s
+    condition), or ``None`` when it may: every store raises ``ConflictError`` with this text."""
+    if record.status not in expected:
+        return f"image {record.id} is {record.status}, expected one of {sorted(expected)}"
+    if if_generation is not None and record.generation != if_generation:
+        return f"image {record.id} is on generation {record.generation}, not {if_generation}"
+    return None

@@ -81,8 +81,8 @@ class MetadataStore(Protocol):
 
     Contract: ``create`` raises ``ConflictError`` when the id exists. ``get`` returns ``None`` for
     an unknown id. ``update`` applies ``changes`` only when the record's status is in
-    ``expected`` (else ``ConflictError``; unknown id: ``NotFoundError``) and returns the new
-    record. ``list`` is newest first (``created_at``, then id) with an opaque cursor.
+    ``expected`` - and, when ``if_generation`` is given, its ``generation`` equals it - (else
+    ``ConflictError``; unknown id: ``NotFoundError``) and returns the new record. ``list`` is newest first (``created_at``, then id) with an opaque cursor.
     ``delete`` is idempotent.
     """
 
@@ -91,7 +91,11 @@ class MetadataStore(Protocol):
     def get(self, image_id: str) -> ImageRecord | None: ...
 
     def update(
-        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+        self,
+        image_id: str,
+        expected: frozenset[Status],
+        changes: Mapping[str, Any],
+        if_generation: int | None = None,
     ) -> ImageRecord: ...
 
     def list(
@@ -131,9 +135,11 @@ class Queue(Protocol):
 
     def change_visibility(self, receipt: str, visibility_s: float) -> None: ...
 
-    def dead_letters(self) -> list[Message]: ...
-
-    def delete_dead_letter(self, message_id: str) -> None: ...
+    def dead_letters(self) -> list[Message]:
+        """The messages that exhausted their receives (receipt ``""``); they stay for an
+        operator. Only the local face reads them: on AWS the dead-letter function consumes
+        the dead-letter queue."""
+        ...
 
     def stats(self) -> Mapping[str, float]:
         """Approximate counts: ``visible``, ``in_flight``, ``dead`` and ``oldest_age_s``."""

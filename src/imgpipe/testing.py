@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, NotFoundError
 from imgpipe.keys import check_key
-from imgpipe.model import ImageRecord, Message, Page, Status, Tag
+from imgpipe.model import ImageRecord, Message, Page, Status, Tag, refusal
 from imgpipe.ports import TagSubject
 
 __all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryMetadataStore", "InMemoryQueue",
@@ -94,16 +94,18 @@ class InMemoryMetadataStore:
         return self._records.get(image_id)
 
     def update(
-        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+        self,
+        image_id: str,
+        expected: frozenset[Status],
+        changes: Mapping[str, Any],
+        if_generation: int | None = None,
     ) -> ImageRecord:
         with self._lock:
             current = self._records.get(image_id)
             if current is None:
                 raise NotFoundError(f"no image {image_id}")
-            if current.status not in expected:
-                raise ConflictError(
-                    f"image {image_id} is {current.status}, expected one of {sorted(expected)}"
-                )
+            if reason := refusal(current, expected, if_generation):
+                raise ConflictError(reason)
             updated = replace(current, **changes)
             self._records[image_id] = updated
             return updated
@@ -225,9 +227,6 @@ class InMemoryQueue:
 
     def dead_letters(self) -> list[Message]:
         return list(self._dead.values())
-
-    def delete_dead_letter(self, message_id: str) -> None:
-        self._dead.pop(message_id, None)
 
     def stats(self) -> Mapping[str, float]:
         now = self._clock()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.request
 
+import boto3
 import pytest
 
 import aws_support
@@ -14,6 +15,7 @@ import fixtures as F
 from imgpipe.bootstrap import AWS_ENV, AwsApp, build_aws
 from imgpipe.errors import ConfigError
 from imgpipe.events import object_created_event, parse_event
+from imgpipe.keys import new_id, raw_key, rendition_key
 from imgpipe.settings import RenditionSpec, Settings
 
 pytestmark = pytest.mark.aws
@@ -180,3 +182,21 @@ def test_duplicate_content_reuses_the_first_images_renditions(
     for rendition in copy.renditions:
         original = rendition["key"].replace(second.id, first.id)
         assert app.blobs.get(rendition["key"]) == app.blobs.get(original)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2"])
+def test_presigned_urls_use_the_regional_endpoint(region: str) -> None:
+    """The upload form and a rendition's download URL name the bucket's regional endpoint in
+    every region (boto3's default in us-east-1 is the global one, which redirects a new
+    bucket); signing sends no request, so no endpoint is needed here."""
+    environ = {k: v for k, v in NAMES.items() if k != "AWS_ENDPOINT_URL"}
+    session = boto3.session.Session(aws_access_key_id="testing",
+                                    aws_secret_access_key="testing", region_name=region)  # fmt: skip
+    app = build_aws(SETTINGS, environ, session)
+
+    image_id = new_id()
+    form = app.service.signer.presign_post(raw_key(image_id), "image/jpeg", 1024, 300)
+    assert form.url == f"https://raw-bucket.s3.{region}.amazonaws.com/"
+    url = app.blobs.download_url(rendition_key(image_id, "thumb.webp"), "a.webp", 300)
+    assert url is not None
+    assert url.startswith(f"https://processed-bucket.s3.{region}.amazonaws.com/processed/")

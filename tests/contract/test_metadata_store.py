@@ -128,6 +128,20 @@ def test_update_conflicts_when_status_is_not_expected(store: MetadataStore) -> N
     assert store.get(_id(1)) == record
 
 
+def test_update_if_generation_applies_only_to_that_generation(store: MetadataStore) -> None:
+    """With ``if_generation``, a record on another generation conflicts and is unchanged; on
+    that generation the update applies (the dead-letter rule of reprocess)."""
+    store.create(_record(1))
+    pending = frozenset({"pending"})
+    newer = store.update(_id(1), pending, {"generation": 2})
+    with pytest.raises(ConflictError, match="generation"):
+        store.update(_id(1), pending, {"status": "failed"}, if_generation=1)
+    assert store.get(_id(1)) == newer
+    failed = store.update(_id(1), pending, {"status": "failed"}, if_generation=2)
+    assert (failed.status, failed.generation) == ("failed", 2)
+    assert store.get(_id(1)) == failed
+
+
 def test_update_unknown_raises_not_found(store: MetadataStore) -> None:
     """update of an id never created raises NotFoundError."""
     with pytest.raises(NotFoundError):

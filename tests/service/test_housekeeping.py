@@ -149,3 +149,46 @@ def test_a_reprocessed_image_is_not_failed_again_by_an_old_dead_letter(
     pipeline.run_worker()
 
     assert pipeline.service.get(record.id).status == "processed"
+
+
+def test_a_dead_letter_of_the_attempt_before_a_reprocess_does_not_fail_the_new_one(
+    make_pipeline: MakePipeline,
+) -> None:
+    """A job that dies after the user pressed reprocess belongs to generation 0; the image is
+    on generation 1, so the sweep leaves it to its new job (nothing looked into the dead
+    letters at reprocess)."""
+    pipeline = make_pipeline(max_receives=2)
+    record = pipeline.service.upload(F.jpeg())
+    (stuck,) = pipeline.queue.receive()  # the first attempt hangs in a worker...
+    pipeline.service.reprocess(record.id)  # ...the user asks again (generation 1)...
+    assert pipeline.service.get(record.id).generation == 1
+    for _ in range(pipeline.queue.max_receives):  # ...and the old job, oldest first, dies
+        pipeline.clock.advance(VISIBILITY_S + 1)
+        (message,) = pipeline.queue.receive()
+        if message.id != stuck.id:  # the receive that dead-lettered it: the new job waits
+            pipeline.queue.change_visibility(message.receipt, 0)
+    assert [m.id for m in pipeline.queue.dead_letters()] == [stuck.id]
+
+    pipeline.service.sweep_dead_letters()
+    assert pipeline.service.get(record.id).status == "pending"
+    pipeline.run_worker()
+    assert pipeline.service.get(record.id).status == "processed"
+
+
+def test_a_dead_letter_of_the_current_attempt_fails_a_reprocessed_image(
+    make_pipeline: MakePipeline,
+) -> None:
+    """The generation rule still fails an image whose newest attempt dies."""
+    pipeline = make_pipeline(max_receives=2)
+    record = pipeline.service.upload(F.jpeg())
+    _receive_until_dead(pipeline)
+    pipeline.service.sweep_dead_letters()
+    pipeline.service.reprocess(record.id)
+    for _ in range(pipeline.queue.max_receives):
+        assert len(pipeline.queue.receive()) == 1
+        pipeline.clock.advance(VISIBILITY_S + 1)
+    assert pipeline.queue.receive() == []
+
+    pipeline.service.sweep_dead_letters()
+    failed = pipeline.service.get(record.id)
+    assert (failed.status, failed.generation) == ("failed", 1)

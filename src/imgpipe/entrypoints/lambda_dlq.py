@@ -1,10 +1,10 @@
 """The dead-letter function: a job that failed 5 times marks its images ``failed``.
 
-The twin of ``ImageService.sweep_dead_letters`` in the local service. Each dead letter is read
-once: its images (if it names any - a poison message may not even be JSON) are marked
-``failed`` and the message is acknowledged, so the image's status tells the truth and an old
-dead letter cannot fail it again after a reprocess. Only a failure to record that (e.g. the
-table is unreachable) leaves the message in the dead-letter queue for another try.
+The twin of ``ImageService.sweep_dead_letters`` in the local service, with the same rule: a dead
+letter fails its images (if it names any - a poison message may not even be JSON) only for the
+processing attempt it was sent for (``imgpipe.events.generation_of``), so a job of an attempt
+before a reprocess can never fail the new one. The message is then acknowledged; only a failure
+to record the outcome (e.g. the table is unreachable) leaves it for another try.
 
 Metrics: ``DeadLetters`` per message, ``ImagesFailed`` per image marked.
 """
@@ -51,13 +51,17 @@ def record_handler(record: SQSRecord) -> None:
         body = json.loads(record.body)
     except ValueError:
         body = {}
-    image_ids = app().service.fail_dead_letter(body) if isinstance(body, dict) else ()
-    if not image_ids:  # not a notification of raw objects: nothing to mark
+    outcome = app().service.fail_dead_letter(body) if isinstance(body, dict) else {}
+    if not outcome:  # not a notification of raw objects: nothing to mark
         logger.error("unreadable dead letter dropped",
                      extra={**context, "body_prefix": record.body[:200]})  # fmt: skip
-    for image_id in image_ids:
-        metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
-        logger.error("image failed", extra={**context, "image_id": image_id})
+    for image_id, failed in outcome.items():
+        if failed:
+            metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
+            logger.error("image failed", extra={**context, "image_id": image_id})
+        else:
+            logger.info("stale dead letter ignored (image finished, deleted or reprocessed)",
+                        extra={**context, "image_id": image_id})  # fmt: skip
 
 
 @metrics.log_metrics

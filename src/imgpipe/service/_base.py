@@ -3,7 +3,6 @@ one role takes (announce a raw object, drop an image's renditions, mark it faile
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -61,17 +60,23 @@ class ServiceBase:
             raise NotFoundError(f"no image {image_id}")
         return record
 
-    def object_created(self, key: str) -> None:
-        """Announce a stored raw object, as S3 does to SQS (the local upload endpoint calls it)."""
+    def object_created(self, key: str, generation: int = 0) -> None:
+        """Announce a stored raw object, as S3 does to SQS (the local upload endpoint calls it),
+        for processing attempt ``generation`` of its record."""
         head = self.blobs.head(key) or {}
         self.queue.send(object_created_event(RAW_BUCKET, key, int(head.get("size", 0)),
-                                             head.get("etag", "")))  # fmt: skip
+                                             head.get("etag", ""), generation))  # fmt: skip
 
-    def mark_failed(self, image_id: str, error: ImgpipeError) -> None:
-        """Give up on an image (its job is dead-lettered); no-op when already terminal."""
+    def mark_failed(self, image_id: str, error: ImgpipeError, generation: int) -> bool:
+        """Give up on attempt ``generation`` of an image (its job is dead-lettered). A no-op,
+        returning ``False``, when the image is already terminal, gone, or was reprocessed since
+        (a newer generation: an old attempt's dead letter must not fail the new one)."""
         changes = {"status": "failed", "error": error.to_dict(), "processed_at": now_iso()}
-        with contextlib.suppress(ConflictError, NotFoundError):
-            self.records.update(image_id, PROCESSABLE, changes)
+        try:
+            self.records.update(image_id, PROCESSABLE, changes, if_generation=generation)
+        except (ConflictError, NotFoundError):
+            return False
+        return True
 
     def _remove_renditions(self, image_id: str) -> None:
         for key in list(self.blobs.list(f"{PROCESSED_PREFIX}{image_id}/")):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from imgpipe.errors import ImgpipeError
+from imgpipe.events import generation_of
 from imgpipe.keys import RAW_PREFIX, id_from_key
 from imgpipe.model import TERMINAL, utc_iso
 from imgpipe.service._base import ServiceBase, raw_keys
@@ -20,10 +21,10 @@ class Housekeeping(ServiceBase):
         """Re-announce raw objects whose record is missing or not terminal; expire stale grants.
 
         Covers a crash between storing an upload and enqueuing its event. At start-up (nothing
-        in flight from this process) every unfinished image is re-announced; a periodic pass
-        sets ``orphans_only`` and re-announces only objects with no record at all - a pending
-        image may still have a job retrying, and a second job for it would outlive a later
-        reprocess and fail it from the dead-letter list. Returns the number re-announced.
+        in flight from this process) every unfinished image is re-announced, for its current
+        generation; a periodic pass sets ``orphans_only`` and re-announces only objects with no
+        record at all - a pending image may still have a job retrying, and one job is enough.
+        Returns the number re-announced.
         """
         cutoff = utc_iso(datetime.now(UTC) - timedelta(seconds=older_than_s))
         announced = 0
@@ -31,7 +32,7 @@ class Housekeeping(ServiceBase):
             record = self.records.get(id_from_key(key))
             stale = not orphans_only and record is not None and record.created_at < cutoff
             if record is None or (stale and record.status not in TERMINAL):
-                self.object_created(key)
+                self.object_created(key, record.generation if record is not None else 0)
                 announced += 1
         self._expire_unused_grants()
         return announced
@@ -52,19 +53,20 @@ class Housekeeping(ServiceBase):
     def sweep_dead_letters(self) -> int:
         """Mark the images of dead-lettered jobs ``failed``; returns how many messages it read.
 
-        The messages stay in the dead-letter list for an operator (``reprocess`` drops an
-        image's own); marking is idempotent, so sweeping again changes nothing."""
+        The messages stay in the dead-letter list for an operator; marking is idempotent and
+        only ever fails the attempt a job was sent for, so sweeping again changes nothing and
+        an image reprocessed since is left alone."""
         dead = self.queue.dead_letters()
         for message in dead:
             self.fail_dead_letter(message.body)
         return len(dead)
 
-    def fail_dead_letter(self, body: Mapping[str, Any]) -> tuple[str, ...]:
-        """Mark the images named by one dead-lettered job ``failed``; return their ids
-        (none when the body is not a notification of raw objects)."""
-        image_ids = tuple(id_from_key(key) for key in raw_keys(body))
-        for image_id in image_ids:
-            self.mark_failed(image_id, ImgpipeError(
-                f"processing failed {self.queue.max_receives} times; the job went to the "
-                "dead-letter queue"))  # fmt: skip
-        return image_ids
+    def fail_dead_letter(self, body: Mapping[str, Any]) -> dict[str, bool]:
+        """Mark the images named by one dead-lettered job ``failed``: image id -> whether it was
+        (``False``: already terminal, deleted, or reprocessed since). Empty when the body is not
+        a notification of raw objects."""
+        generation = generation_of(body)
+        error = ImgpipeError(f"processing failed {self.queue.max_receives} times; the job went "
+                             "to the dead-letter queue")  # fmt: skip
+        return {image_id: self.mark_failed(image_id, error, generation)
+                for image_id in (id_from_key(key) for key in raw_keys(body))}  # fmt: skip

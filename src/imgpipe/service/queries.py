@@ -8,7 +8,7 @@ from imgpipe.errors import NotFoundError
 from imgpipe.etags import content_etag
 from imgpipe.keys import raw_key
 from imgpipe.model import TERMINAL, ImageRecord, Page, Status
-from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase, raw_keys
+from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase
 
 __all__ = ["Delivery", "Queries"]
 
@@ -58,18 +58,14 @@ class Queries(ServiceBase):
         self.records.delete(image_id)
 
     def reprocess(self, image_id: str) -> ImageRecord:
-        """Run processing again (e.g. after the presets changed)."""
+        """Run processing again (e.g. after the presets changed), as a new generation: jobs and
+        dead letters of earlier attempts can no longer fail it, so nothing needs to look into
+        the dead-letter queue."""
         record = self.get(image_id)
         if self.blobs.head(record.raw_key) is None:
             raise NotFoundError(f"image {image_id} has no stored original to reprocess")
-        record = self.records.update(image_id, TERMINAL | PROCESSABLE,
-                                     {"status": "pending", "error": None})  # fmt: skip
-        self._forget_dead_letters(record.raw_key)
-        self.object_created(record.raw_key)
+        record = self.records.update(image_id, TERMINAL | PROCESSABLE, {
+            "status": "pending", "error": None,
+            "generation": record.generation + 1})  # fmt: skip
+        self.object_created(record.raw_key, record.generation)
         return record
-
-    def _forget_dead_letters(self, key: str) -> None:
-        """Drop this object's dead-lettered jobs: they must not fail the image again."""
-        for message in self.queue.dead_letters():
-            if key in raw_keys(message.body):
-                self.queue.delete_dead_letter(message.id)

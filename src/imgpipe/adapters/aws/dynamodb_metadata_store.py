@@ -39,7 +39,7 @@ from imgpipe.adapters.aws.dynamodb_table import (
 )
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
-from imgpipe.model import ImageRecord, Page, Status
+from imgpipe.model import ImageRecord, Page, Status, refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -88,17 +88,19 @@ class DynamoDbMetadataStore:
         return found[0] if found else None
 
     def update(
-        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+        self,
+        image_id: str,
+        expected: frozenset[Status],
+        changes: Mapping[str, Any],
+        if_generation: int | None = None,
     ) -> ImageRecord:
         for _ in range(_ATTEMPTS):
             found = self._read(image_id)
             if found is None:
                 raise NotFoundError(f"no image {image_id}")
             current, version = found
-            if current.status not in expected:
-                raise ConflictError(
-                    f"image {image_id} is {current.status}, expected one of {sorted(expected)}"
-                )
+            if reason := refusal(current, expected, if_generation):
+                raise ConflictError(reason)
             updated = replace(current, **changes)
             actions = [self._put_image(updated, version)]
             removed, added = tag_names(current), tag_names(updated)

@@ -16,7 +16,9 @@ here only reports it). Where SQS differs from the port, this adapter says so:
   attribute.
 - ``dead_letters()`` peeks by receiving from the dead-letter queue and making the messages
   visible again at once; each peek therefore adds to their receive count there, which is why
-  dead letters report ``max_receives``, the count that sent them there.
+  dead letters report ``max_receives``, the count that sent them there. No function calls it
+  (it would compete with the dead-letter function's trigger, and no role has the rights): it is
+  for operators and the contract suite.
 """
 
 from __future__ import annotations
@@ -56,10 +58,10 @@ _STALE_RECEIPT = frozenset({
 class SqsQueue:
     """Jobs on ``queue_url``; dead letters on ``dlq_url`` (the queue's redrive target).
 
-    Needs ``sqs:SendMessage``, ``ReceiveMessage``, ``DeleteMessage``,
-    ``ChangeMessageVisibility`` and ``GetQueueAttributes`` on the queue, and
-    ``ReceiveMessage``, ``DeleteMessage``, ``ChangeMessageVisibility``, ``GetQueueAttributes``
-    on the dead-letter queue.
+    Each call needs its own action on its queue: ``SendMessage`` / ``ReceiveMessage`` /
+    ``DeleteMessage`` / ``ChangeMessageVisibility`` on the jobs queue, ``GetQueueAttributes`` on
+    both for ``stats()``; ``dead_letters()`` also ``ReceiveMessage`` and
+    ``ChangeMessageVisibility`` on the dead-letter queue.
     """
 
     def __init__(
@@ -68,7 +70,6 @@ class SqsQueue:
         self._sqs = sqs_client
         self.queue_url, self.dlq_url = queue_url, dlq_url
         self.max_receives = max_receives
-        self._dead_receipts: dict[str, str] = {}  # message id -> receipt of the latest peek
 
     def send(self, body: Mapping[str, Any]) -> str:
         encoded = json.dumps(dict(body))
@@ -122,21 +123,7 @@ class SqsQueue:
                 break
             peeked.update((m["MessageId"], m) for m in batch)
         self._release(list(peeked.values()))
-        self._dead_receipts = {mid: m["ReceiptHandle"] for mid, m in peeked.items()}
         return [_message(m, self.max_receives, receipt="") for m in peeked.values()]
-
-    def delete_dead_letter(self, message_id: str) -> None:
-        """Forget one dead letter (found by the latest ``dead_letters()``); unknown ids are a
-        no-op."""
-        receipt = self._dead_receipts.pop(message_id, None)
-        if receipt is None:
-            return
-        with translated("SQS delete dead letter"):
-            try:
-                self._sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=receipt)
-            except ClientError as exc:
-                if error_code(exc) not in _STALE_RECEIPT:
-                    raise
 
     def stats(self) -> Mapping[str, float]:
         jobs, dead = self._attributes(self.queue_url), self._attributes(self.dlq_url)

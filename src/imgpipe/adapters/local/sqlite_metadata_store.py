@@ -22,7 +22,7 @@ from typing import Any
 from imgpipe.adapters.local._sqlite import Connections
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
-from imgpipe.model import ImageRecord, Page, Status
+from imgpipe.model import ImageRecord, Page, Status, refusal
 
 __all__ = ["SqliteMetadataStore"]
 
@@ -86,17 +86,19 @@ class SqliteMetadataStore:
         return _record(found[0]) if found else None
 
     def update(
-        self, image_id: str, expected: frozenset[Status], changes: Mapping[str, Any]
+        self,
+        image_id: str,
+        expected: frozenset[Status],
+        changes: Mapping[str, Any],
+        if_generation: int | None = None,
     ) -> ImageRecord:
         with self._db.transaction() as conn:
             found = conn.execute(_BY_ID, (image_id,)).fetchone()
             if found is None:
                 raise NotFoundError(f"no image {image_id}")
             current = _record(found[0])
-            if current.status not in expected:
-                raise ConflictError(
-                    f"image {image_id} is {current.status}, expected one of {sorted(expected)}"
-                )
+            if reason := refusal(current, expected, if_generation):
+                raise ConflictError(reason)
             updated = replace(current, **changes)
             conn.execute(
                 "UPDATE images SET status = ?, created_at = ?, sha256 = ?, doc = ? WHERE id = ?",

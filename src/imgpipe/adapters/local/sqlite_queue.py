@@ -214,13 +214,6 @@ class SqliteQueue:
             Message(message_id, "", json.loads(body), count) for message_id, body, count in rows
         ]
 
-    def delete_dead_letter(self, message_id: str) -> None:
-        """Forget a dead letter; an unknown id is a no-op."""
-        with self._db.connection() as conn:
-            conn.execute(
-                "DELETE FROM dead_letters WHERE id = ? AND queue = ?", (message_id, self.name)
-            )
-
     def redrive_dead_letters(self) -> int:
         """Send every dead letter back to the queue (receive count 0); return how many moved."""
         with self._db.transaction() as conn:
