@@ -30,7 +30,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore, table_definition
+from cfn import Stack, create_table_arguments, load_template
+from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
 from imgpipe.adapters.aws.s3_blob_store import S3BlobStore
 from imgpipe.adapters.aws.sqs_queue import SqsQueue
 
@@ -129,10 +130,10 @@ def make_buckets() -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def make_table() -> Iterator[str]:
-    """A fresh table laid out by ``table_definition``, deleted afterwards."""
+    """A fresh table laid out as template.yaml's ``Table``, deleted afterwards."""
     dynamodb = client("dynamodb")
     name = unique("images")
-    dynamodb.create_table(**table_definition(name))
+    dynamodb.create_table(**create_table_arguments(Stack(load_template()), "Table", name))
     try:
         yield name
     finally:

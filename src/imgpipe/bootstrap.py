@@ -87,7 +87,7 @@ def build_local(data_dir: Path, settings: Settings, base_url: str = "") -> Local
     return LocalApp(service=service, blobs=blobs, records=records, queue=queue, signer=signer)
 
 
-# Every environment variable build_aws reads (the template's drift test checks them): the
+# Every IMGPIPE_* variable the functions read (the template's drift test checks them): the
 # first five are required.
 AWS_ENV = (
     "IMGPIPE_RAW_BUCKET",
@@ -97,6 +97,7 @@ AWS_ENV = (
     "IMGPIPE_DLQ_URL",
     "IMGPIPE_TAGGER",  # rekognition (default) | local | none
     "IMGPIPE_REKOGNITION_MIN_CONFIDENCE",  # percent, default 80
+    "IMGPIPE_STACK",  # the stack's name: the metrics' "stack" dimension (lambda_metrics)
 )
 _AWS_REQUIRED = AWS_ENV[:5]
 _TAGGERS = ("rekognition", "local", "none")

@@ -81,9 +81,9 @@ class MetadataStore(Protocol):
 
     Contract: ``create`` raises ``ConflictError`` when the id exists. ``get`` returns ``None`` for
     an unknown id. ``update`` applies ``changes`` only when the record's status is in
-    ``expected`` - and, when ``if_generation`` is given, its ``generation`` equals it - (else
-    ``ConflictError``; unknown id: ``NotFoundError``) and returns the new record. ``list`` is newest first (``created_at``, then id) with an opaque cursor.
-    ``delete`` is idempotent.
+    ``expected`` and, when ``if_generation`` is given, its ``generation`` equals it (else
+    ``ConflictError``; unknown id: ``NotFoundError``); it returns the new record. ``list`` is
+    newest first (``created_at``, then id) with an opaque cursor. ``delete`` is idempotent.
     """
 
     def create(self, record: ImageRecord) -> None: ...

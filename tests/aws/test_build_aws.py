@@ -190,8 +190,9 @@ def test_presigned_urls_use_the_regional_endpoint(region: str) -> None:
     every region (boto3's default in us-east-1 is the global one, which redirects a new
     bucket); signing sends no request, so no endpoint is needed here."""
     environ = {k: v for k, v in NAMES.items() if k != "AWS_ENDPOINT_URL"}
-    session = boto3.session.Session(aws_access_key_id="testing",
-                                    aws_secret_access_key="testing", region_name=region)  # fmt: skip
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+    )
     app = build_aws(SETTINGS, environ, session)
 
     image_id = new_id()

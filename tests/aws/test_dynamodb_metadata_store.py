@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import aws_support
-from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore, table_definition
+from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
 from imgpipe.errors import ConflictError, InternalError
 from imgpipe.model import ImageRecord, Status
 
@@ -53,23 +53,6 @@ def _items(db: Any, table: str) -> dict[tuple[str, str], dict[str, Any]]:
             plain = {k: next(iter(v.values())) for k, v in item.items()}
             found[plain["pk"], plain["sk"]] = plain
     return found
-
-
-def test_table_definition_is_on_demand_with_three_indexes() -> None:
-    """The CreateTable arguments: pk/sk keys, on-demand billing and the three GSIs."""
-    definition = table_definition("images")
-    assert definition["TableName"] == "images"
-    assert definition["BillingMode"] == "PAY_PER_REQUEST"
-    assert [k["AttributeName"] for k in definition["KeySchema"]] == ["pk", "sk"]
-    indexes = {
-        i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]]
-        for i in definition["GlobalSecondaryIndexes"]
-    }
-    assert indexes == {
-        "by_status": ["status", "created_id"],
-        "newest": ["gsi_all", "created_id"],
-        "processed_by_sha256": ["processed_sha256", "created_id"],
-    }
 
 
 def test_record_and_tag_items_are_laid_out_as_documented(

@@ -30,12 +30,11 @@ import pytest
 
 import aws_support
 import fixtures as F
+from cfn import load_template
 from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
 from imgpipe.errors import EX_ENGINE_BROKEN
 from imgpipe.testing import to_v2_event
-
-from .cfn import load_template
 
 pytestmark = pytest.mark.aws
 

@@ -1,7 +1,7 @@
 """template.yaml against the code it deploys: no drift between the stack and the handlers.
 
 Handlers, environment variables, routes, IAM actions and the table's key design are read from
-the code (``build_aws``'s ``AWS_ENV``, ``build_api``'s routes, ``table_definition``), never
+the code (``build_aws``'s ``AWS_ENV``, ``build_api``'s routes, ``dynamodb_table``'s indexes), never
 copied into this file; the rules about queues, buckets and retention are the issue's.
 """
 
@@ -21,15 +21,14 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from imgpipe.adapters.aws.dynamodb_metadata_store import table_definition
+from cfn import TEMPLATE, Stack, load_template
+from imgpipe.adapters.aws import dynamodb_table
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 from imgpipe.api.routes import build_api
 from imgpipe.bootstrap import AWS_ENV
 from imgpipe.service import ImageService
 from imgpipe.settings import Settings
 from imgpipe.testing import FixedTagger, InMemoryBlobStore, InMemoryMetadataStore, InMemoryQueue
-
-from .cfn import TEMPLATE, Stack, load_template
 
 pytestmark = pytest.mark.aws
 
@@ -369,9 +368,56 @@ def test_the_triggers_report_batch_item_failures_within_the_concurrency_limits()
     assert triggers["DeadLetterFunction"]["Queue"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     for trigger in triggers.values():
         assert trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    processor = _props("ProcessorFunction")
     limit = triggers["ProcessorFunction"]["ScalingConfig"]["MaximumConcurrency"]
-    assert limit == processor["ReservedConcurrentExecutions"] == {"Ref": "ProcessorConcurrency"}
+    assert limit == {"Ref": "ProcessorConcurrency"}
+
+
+def test_no_function_reserves_concurrency_unless_asked() -> None:
+    """Reserved concurrency must leave an account 10 unreserved executions, so any reservation
+    fails to deploy on an account at the default quota of 10: by default no function reserves
+    any (the trigger's MaximumConcurrency caps the processor); ProcessorReservedConcurrency
+    opts in."""
+    for name in FUNCTIONS:
+        reserved = DEFAULTS.evaluate(_props(name)).get("ReservedConcurrentExecutions")
+        assert reserved is None, name
+    opted = Stack(T, ProcessorReservedConcurrency="20").evaluate(_props("ProcessorFunction"))
+    assert opted["ReservedConcurrentExecutions"] == "20"
+
+
+# Rules may use only these (CloudFormation's "Rule-specific intrinsic functions"); anything else,
+# Fn::Join for one, fails at deploy time and not in cfn-lint.
+_RULE_FUNCTIONS = {"Fn::And", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn",
+                   "Fn::Equals", "Fn::Not", "Fn::Or", "Fn::RefAll", "Fn::ValueOf",
+                   "Fn::ValueOfAll", "Ref"}  # fmt: skip
+
+
+def _functions_in(node: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _functions_in(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" or key.startswith("Fn::"):
+                yield key
+            yield from _functions_in(value)
+
+
+def test_rules_use_only_rule_functions_and_hold_as_documented() -> None:
+    """Every function inside Rules is a rule function; the JWT rule refuses a missing issuer
+    or audience and accepts both given."""
+    used = set(_functions_in(T["Rules"]))
+    assert used <= _RULE_FUNCTIONS, used - _RULE_FUNCTIONS
+
+    def holds(**parameters: str) -> bool:
+        stack = Stack(T, **parameters)
+        rule = T["Rules"]["JwtNeedsIssuerAndAudience"]
+        return not stack.evaluate(rule["RuleCondition"]) or all(
+            stack.evaluate(a["Assert"]) for a in rule["Assertions"])  # fmt: skip
+
+    assert holds()  # AuthMode IAM: the rule does not apply
+    assert holds(AuthMode="JWT", JwtIssuer="https://issuer.example", JwtAudience="app,web")
+    assert not holds(AuthMode="JWT", JwtIssuer="", JwtAudience="app")
+    assert not holds(AuthMode="JWT", JwtIssuer="https://issuer.example", JwtAudience="")
 
 
 # -- buckets and notifications ----------------------------------------------------------------
@@ -428,19 +474,21 @@ def test_raw_bucket_notifies_the_jobs_queue_which_accepts_only_that_bucket() -> 
 # -- table ---------------------------------------------------------------------------------------
 
 
-def test_table_mirrors_table_definition() -> None:
-    """Keys, attribute types, indexes and billing are those the adapter creates in tests."""
-    table, wanted = _props("Table"), table_definition("unused")
-
-    def by_name(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
-        return {item[key]: item for item in items}
-
-    assert table["BillingMode"] == wanted["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["KeySchema"] == wanted["KeySchema"]
-    assert (by_name(table["AttributeDefinitions"], "AttributeName")
-            == by_name(wanted["AttributeDefinitions"], "AttributeName"))  # fmt: skip
-    assert (by_name(table["GlobalSecondaryIndexes"], "IndexName")
-            == by_name(wanted["GlobalSecondaryIndexes"], "IndexName"))  # fmt: skip
+def test_table_has_the_key_and_indexes_the_store_reads() -> None:
+    """Keys and indexes are those ``dynamodb_table`` queries (string attributes, whole items
+    projected), on demand, with point-in-time recovery and encryption. The tests create their
+    tables from these very properties."""
+    table = _props("Table")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert tuple(k["AttributeName"] for k in table["KeySchema"]) == dynamodb_table.KEY
+    assert [k["KeyType"] for k in table["KeySchema"]] == ["HASH", "RANGE"]
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert {name: tuple(k["AttributeName"] for k in i["KeySchema"])
+            for name, i in indexes.items()} == dynamodb_table.INDEXES  # fmt: skip
+    assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"ALL"}
+    keyed = {a for pair in (dynamodb_table.KEY, *dynamodb_table.INDEXES.values()) for a in pair}
+    defined = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert defined == dict.fromkeys(keyed, "S")
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
 
@@ -471,7 +519,7 @@ def test_alarms_cover_dead_letters_backlog_errors_throttles_and_5xx() -> None:
         for metric in ("Errors", "Throttles"):
             assert ("AWS/Lambda", metric, (f"<{function}>",)) in watched
     assert ("AWS/ApiGateway", "5xx", ("<HttpApi>", "$default")) in watched
-    assert ("imgpipe", "DeadLetters", ("imgpipe",)) in watched  # the DLQ function's metric
+    assert ("imgpipe", "DeadLetters", ("imgpipe", "imgpipe-test")) in watched  # service, stack
     for alarm in alarms:
         assert alarm["AlarmActions"] == ["<AlarmTopic>"]
 

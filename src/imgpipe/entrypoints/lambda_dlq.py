@@ -15,7 +15,7 @@ import functools
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -27,11 +27,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe.bootstrap import AwsApp, build_aws
+from imgpipe.entrypoints.lambda_metrics import function_metrics, refresh
 
 __all__ = ["handler", "record_handler"]
 
 logger = Logger(service="imgpipe")  # the package's root logger: see lambda_api
-metrics = Metrics(namespace="imgpipe", service="imgpipe")
+metrics = function_metrics()
 # A batch whose every record failed is reported like any other (not raised as a function
 # error): the Errors alarm is kept for crashes and timeouts.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -68,5 +69,6 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Lambda entry point (``imgpipe.entrypoints.lambda_dlq.handler``)."""
+    refresh(metrics)
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)  # fmt: skip

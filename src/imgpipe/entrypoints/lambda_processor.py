@@ -3,7 +3,7 @@
 Bad images are not failures: the service records them ``rejected`` and the message is
 acknowledged. Anything that raises is reported in ``batchItemFailures``, so only that message
 comes back (and after 5 receives goes to the dead-letter queue). The app is built on the first
-invocation, never at import. Metrics (EMF, namespace ``imgpipe``): ``ImagesProcessed``,
+invocation, never at import. Metrics (EMF, ``lambda_metrics``): ``ImagesProcessed``,
 ``ImagesRejected`` (dimension ``code``), ``ProcessingMs``, ``Bytes`` per image actually worked
 on (a duplicate delivery counts nothing); ``Messages``, ``BatchItemFailures`` per message.
 Tracing is off unless ``POWERTOOLS_TRACE_DISABLED=false`` (the template's ``Tracing``).
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Logger, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -40,6 +40,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import imgpipe.core.pipeline  # noqa: F401
 from imgpipe.bootstrap import AwsApp, build_aws
 from imgpipe.core.vips import engine_ok
+from imgpipe.entrypoints.lambda_metrics import dimensions, function_metrics, namespace, refresh
 from imgpipe.errors import EX_ENGINE_BROKEN, InternalError
 from imgpipe.service import now_iso
 
@@ -53,7 +54,7 @@ def _untraced(function: _F) -> _F:
 
 
 logger = Logger(service="imgpipe")  # the package's root logger: see lambda_api
-metrics = Metrics(namespace="imgpipe", service="imgpipe")
+metrics = function_metrics()
 
 # Powertools' Tracer loads the X-Ray SDK (and botocore with it: ~0.2 s of cold start) even when
 # tracing is disabled, so without tracing there is no Tracer at all.
@@ -68,7 +69,6 @@ else:
 # A batch whose every record failed is reported like any other (not raised as a function
 # error): the Errors alarm is kept for crashes and timeouts.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_SERVICE = {"service": "imgpipe"}
 
 
 class _Engine:
@@ -118,8 +118,8 @@ def record_handler(record: SQSRecord) -> None:
         if image.status == "processed":
             metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
         elif image.status == "rejected":
-            with single_metric("ImagesRejected", MetricUnit.Count, 1, namespace="imgpipe",
-                               default_dimensions=_SERVICE) as rejected:  # fmt: skip
+            with single_metric("ImagesRejected", MetricUnit.Count, 1, namespace=namespace(),
+                               default_dimensions=dimensions()) as rejected:  # fmt: skip
                 rejected.add_dimension(name="code", value=str(code))
 
 
@@ -133,5 +133,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         # and the runtime replaces the process.
         logger.error("exiting: this container's imaging engine is broken")
         os._exit(EX_ENGINE_BROKEN)
+    refresh(metrics)
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)  # fmt: skip

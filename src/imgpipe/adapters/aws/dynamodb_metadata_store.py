@@ -33,7 +33,6 @@ from imgpipe.adapters.aws.dynamodb_table import (
     image_item,
     image_key,
     record_of,
-    table_definition,
     tag_key,
     tag_names,
 )
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
     _Actions = list[TransactWriteItemTypeDef]
     _Records = list[ImageRecord]
 
-__all__ = ["DynamoDbMetadataStore", "table_definition"]  # the layout lives in dynamodb_table
+__all__ = ["DynamoDbMetadataStore"]  # the layout lives in dynamodb_table
 
 _ATTEMPTS = 8  # optimistic-lock rounds before a hot record is reported as a conflict
 _BATCH_GET_MAX = 100
@@ -62,7 +61,7 @@ class _Lost(Exception):
 
 
 class DynamoDbMetadataStore:
-    """Image records in the DynamoDB table ``table`` (laid out by ``table_definition``).
+    """Image records in the DynamoDB table ``table`` (laid out as ``dynamodb_table`` describes).
 
     Needs ``dynamodb:GetItem``, ``PutItem``, ``DeleteItem``, ``BatchGetItem``, ``Query`` (table
     and indexes) and ``ConditionCheckItem`` on the table; ``TransactWriteItems`` is authorised

@@ -1,5 +1,5 @@
-"""The DynamoDB table behind ``DynamoDbMetadataStore``: its ``CreateTable`` arguments (which
-template.yaml mirrors, checked by a drift test) and the shape of its items.
+"""The DynamoDB table behind ``DynamoDbMetadataStore``: the key and indexes it reads (which
+template.yaml's ``Table`` defines, checked by a drift test) and the shape of its items.
 
 Single-table design, on-demand capacity. Items (``pk``, ``sk``)::
 
@@ -35,12 +35,13 @@ from imgpipe.model import ImageRecord
 __all__ = [
     "BY_SHA256",
     "BY_STATUS",
+    "INDEXES",
+    "KEY",
     "NEWEST",
     "created_id",
     "image_item",
     "image_key",
     "record_of",
-    "table_definition",
     "tag_key",
     "tag_names",
 ]
@@ -50,34 +51,14 @@ ALL = "ALL"
 _IMAGE_SK = "IMG"
 
 
-def table_definition(name: str) -> dict[str, Any]:
-    """The ``CreateTable`` arguments for a table named ``name``."""
-
-    def index(index_name: str, hash_key: str) -> dict[str, Any]:
-        return {
-            "IndexName": index_name,
-            "KeySchema": [
-                {"AttributeName": hash_key, "KeyType": "HASH"},
-                {"AttributeName": "created_id", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-
-    attributes = ("pk", "sk", "status", "created_id", "gsi_all", "processed_sha256")
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [
-            index(BY_STATUS, "status"),
-            index(NEWEST, "gsi_all"),
-            index(BY_SHA256, "processed_sha256"),
-        ],
-    }
+# The key and the indexes (hash, range) the store reads; template.yaml's Table defines them (a
+# drift test compares), and the tests create their tables from the template.
+KEY = ("pk", "sk")
+INDEXES = {
+    BY_STATUS: ("status", "created_id"),
+    NEWEST: ("gsi_all", "created_id"),
+    BY_SHA256: ("processed_sha256", "created_id"),
+}
 
 
 def image_key(image_id: str) -> dict[str, Any]:

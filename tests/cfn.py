@@ -3,9 +3,11 @@
 ``load_template()`` keeps CloudFormation's short tags as their long forms (``!Ref x`` ->
 ``{"Ref": "x"}``, ``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A", "B"]}``). ``evaluate`` resolves
 ``Ref`` (parameters and pseudo parameters), ``Fn::If``/``Equals``/``Not``, ``Fn::Join``,
-``Select``, ``Split`` and ``Sub`` for given parameter values - enough to ask "what does this
-stack look like with AuthMode=JWT" - and leaves references to resources as ``<Name>`` or
-``<Name.Attribute>`` text.
+``Select``, ``Split``, ``Sub`` and the rule function ``EachMemberEquals`` for given parameter
+values - enough to ask "what does this stack look like with AuthMode=JWT". References to
+resources resolve to the values in ``resources`` (``"Name"`` for a Ref, ``"Name.Attribute"``
+for a GetAtt: what ``aws_deploy`` made on moto), else stay as ``<Name>`` / ``<Name.Attribute>``
+text. ``create_table_arguments`` turns the template's table into ``CreateTable`` arguments.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["NO_VALUE", "TEMPLATE", "Stack", "load_template"]
+__all__ = ["NO_VALUE", "PSEUDO", "TEMPLATE", "Stack", "create_table_arguments", "load_template"]
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 NO_VALUE = object()  # what {"Ref": "AWS::NoValue"} evaluates to
-_PSEUDO = {
+PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "123456789012",
@@ -62,8 +64,16 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 class Stack:
     """The template with parameter values: defaults, overridden by ``parameters``."""
 
-    def __init__(self, template: dict[str, Any], **parameters: str) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        resources: dict[str, str] | None = None,
+        pseudo: dict[str, str] | None = None,
+        **parameters: str,
+    ) -> None:
         self.template = template
+        self.resources = dict(resources or {})
+        self.pseudo = {**PSEUDO, **(pseudo or {})}
         self.parameters = {name: str(spec.get("Default", ""))
                            for name, spec in template.get("Parameters", {}).items()}  # fmt: skip
         self.parameters.update(parameters)
@@ -87,15 +97,19 @@ class Stack:
         if name == "Ref":
             if arg == "AWS::NoValue":
                 return NO_VALUE
-            if arg in _PSEUDO:
-                return _PSEUDO[arg]
+            if arg in self.pseudo:
+                return self.pseudo[arg]
             if arg in self.parameters:
                 return self.parameters[arg]
-            return f"<{arg}>"
+            return self.resources.get(arg, f"<{arg}>")
         if name == "Condition":
             return self.condition(arg)
         if name == "Fn::GetAtt":
-            return f"<{'.'.join(arg)}>"
+            return self.resources.get(".".join(arg), f"<{'.'.join(arg)}>")
+        if name == "Fn::EachMemberEquals":
+            members = self.evaluate(arg[0])
+            members = members.split(",") if isinstance(members, str) else members
+            return all(m == self.evaluate(arg[1]) for m in members)
         if name == "Fn::If":
             return self.evaluate(arg[1] if self.condition(arg[0]) else arg[2])
         if name == "Fn::Equals":
@@ -121,3 +135,15 @@ def _sub_ref(name: str) -> dict[str, Any]:
     if "." in name and not name.startswith("AWS::"):
         return {"Fn::GetAtt": name.split(".", 1)}
     return {"Ref": name}
+
+
+def create_table_arguments(stack: Stack, logical_id: str, name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments for the template's table ``logical_id``, named ``name``: keys,
+    attributes, indexes and billing mode exactly as the template has them."""
+    props = stack.evaluate(stack.template["Resources"][logical_id]["Properties"])
+    arguments = {"TableName": name, "BillingMode": props["BillingMode"],
+                 "AttributeDefinitions": props["AttributeDefinitions"],
+                 "KeySchema": props["KeySchema"]}  # fmt: skip
+    if "GlobalSecondaryIndexes" in props:
+        arguments["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return arguments
