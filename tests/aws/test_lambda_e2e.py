@@ -1,16 +1,18 @@
-"""The Lambda handlers end to end against a moto server on 127.0.0.1, wired like template.yaml.
+"""The Lambda handlers end to end against moto, deployed from template.yaml with IAM enforced.
 
-Each test gets fresh buckets, table and queues (``aws_support.make_stack``) with the template's
-settings applied where they change behaviour: the raw bucket versioned and notifying the jobs
-queue of ``s3:ObjectCreated:*`` under ``raw/`` (moto delivers the notifications), and the jobs
-queue redriving to the dead-letter queue after the template's ``maxReceiveCount``. Only the
-visibility timeout is shortened (1 s) so that retries happen within the test.
+``aws_deploy.deploy`` makes each test a fresh stack on the IAM-enforcing moto server from the
+template's own properties - buckets (the raw one versioned and notifying the jobs queue of
+``s3:ObjectCreated:*`` under ``raw/``; moto delivers the notifications), queues with their
+redrive, the table - and one principal per function whose policy is exactly its role's policy
+in the template. Only the jobs queue's visibility timeout is shortened (1 s) so that retries
+happen within the test.
 
-The handlers are imported and called as Lambda calls them: API Gateway HTTP API v2 events for
-the API function; for the SQS-triggered ones, ``Pump`` plays the event source mapping -
-ReceiveMessage, one invocation per batch, DeleteMessage for every record not listed in
-``batchItemFailures``. Configuration reaches the handlers only through the environment, as in
-Lambda (``monkeypatch.setenv``); nothing of ours or boto3's is mocked.
+The handlers are imported and called as Lambda calls them, each with its own function's
+environment and role keys (``Deployment.invoke``): API Gateway HTTP API v2 events for the API
+function; for the SQS-triggered ones, ``Pump`` plays the event source mapping with the
+function's role - ReceiveMessage, one invocation per batch, DeleteMessage for every record not
+listed in ``batchItemFailures``. Nothing of ours or boto3's is mocked, and a call the template
+does not allow fails with AccessDenied.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.exceptions
 import httpx
 import pytest
 
-import aws_support
+import aws_deploy
 import fixtures as F
-from cfn import load_template
 from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
 from imgpipe.errors import EX_ENGINE_BROKEN
@@ -51,7 +53,8 @@ class LambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{aws_support.REGION}:123456789012:function:{self.function_name}"
+        return f"arn:aws:lambda:{aws_deploy.REGION}:{aws_deploy.ACCOUNT}:function:" \
+               f"{self.function_name}"  # fmt: skip
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
@@ -59,48 +62,46 @@ class LambdaContext:
 
 @dataclass
 class Pump:
-    """The SQS event source mapping of one queue and function, run by hand."""
+    """The SQS event source mapping of one queue and function, run by hand with the function's
+    role (the mapping polls with it)."""
 
-    queue_url: str
+    deployment: Deployment
+    queue: str  # logical id
+    function: str  # logical id
     handler: Handler
-    name: str
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # every record handed over
     failures: list[str] = field(default_factory=list)  # message ids reported failed
 
     def __post_init__(self) -> None:
-        self.sqs = aws_support.client("sqs")
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
-                                                   AttributeNames=["QueueArn"])  # fmt: skip
-        self.arn = attributes["Attributes"]["QueueArn"]
+        self.sqs = self.deployment.stack.client("sqs", self.function)
+        self.url = self.deployment.stack.ref(self.queue)
+        self.arn = self.deployment.stack.attribute(self.queue, "Arn")
 
     def once(self, batch_size: int = 10) -> int:
         """One poll and one invocation; the number of records delivered."""
         found = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1,
+            QueueUrl=self.url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1,
             MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
         ).get("Messages", [])  # fmt: skip
         if not found:
             return 0
         records = [self._record(m) for m in found]
         self.deliveries.extend(records)
-        result = self.handler({"Records": records}, LambdaContext(self.name))
+        result = self.deployment.invoke(self.function, self.handler, {"Records": records})
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         self.failures.extend(failed)
         for message in found:
             if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url,
-                                        ReceiptHandle=message["ReceiptHandle"])  # fmt: skip
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return len(records)
 
     def drain(self, rounds: int = 40) -> None:
         """Poll until the queue holds nothing, visible or in flight."""
         for _ in range(rounds):
             self.once()
-            names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-            depth = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)
-            if not any(int(v) for v in depth["Attributes"].values()):
+            if not self.deployment.depth(self.queue):
                 return
-        pytest.fail(f"{self.name}: queue not drained after {rounds} polls")
+        pytest.fail(f"{self.function}: queue not drained after {rounds} polls")
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         """The SQS event record Lambda builds from one received message."""
@@ -109,30 +110,50 @@ class Pump:
             "body": message["Body"], "attributes": message.get("Attributes", {}),
             "messageAttributes": message.get("MessageAttributes", {}),
             "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
-            "eventSourceARN": self.arn, "awsRegion": aws_support.REGION,
+            "eventSourceARN": self.arn, "awsRegion": aws_deploy.REGION,
         }  # fmt: skip
 
 
 @dataclass
 class Deployment:
-    """The stack's resources on moto and the three handlers reading them from the environment."""
+    """A stack deployed on moto and the three handlers, each run as its function."""
 
-    stack: aws_support.AwsStack
+    stack: aws_deploy.Deployed
     monkeypatch: pytest.MonkeyPatch
+    overrides: dict[str, str] = field(default_factory=dict)
     jobs: Pump = field(init=False)
     dead_letters: Pump = field(init=False)
 
     def __post_init__(self) -> None:
-        self.jobs = Pump(self.stack.queue_url, lambda_processor.handler, "imgpipe-processor")
-        self.dead_letters = Pump(self.stack.dlq_url, lambda_dlq.handler, "imgpipe-dead-letters")
+        self.jobs = Pump(self, "JobsQueue", "ProcessorFunction", lambda_processor.handler)
+        self.dead_letters = Pump(self, "DeadLetterQueue", "DeadLetterFunction",
+                                 lambda_dlq.handler)  # fmt: skip
+
+    def invoke(self, function: str, handler: Handler, event: dict[str, Any]) -> dict[str, Any]:
+        """One invocation of ``function`` with exactly its environment, as Lambda makes it."""
+        for name in [n for n in os.environ if n.startswith(("IMGPIPE_", "AWS_", "POWERTOOLS_"))]:
+            self.monkeypatch.delenv(name)
+        for name, value in {**self.stack.environment(function), **self.overrides}.items():
+            self.monkeypatch.setenv(name, value)
+        self.monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        name = self.stack.ref(function)
+        memory = int(self.stack.property(function, "MemorySize"))
+        context: Any = LambdaContext(name, memory)  # duck-typed: what Powertools reads
+        return handler(event, context)
+
+    def depth(self, queue: str) -> int:
+        """Messages in ``queue``, visible or in flight (read as the admin)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        found = self.stack.client("sqs").get_queue_attributes(QueueUrl=self.stack.ref(queue),
+                                                              AttributeNames=names)  # fmt: skip
+        return sum(int(v) for v in found["Attributes"].values())
 
     def api(self, method: str, target: str, body: bytes = b"",
             headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
         """One request through the API function; the Lambda proxy response."""
         event = to_v2_event(method, target, {"host": "api.example", **(headers or {})}, body,
                             "198.51.100.7")  # fmt: skip
-        context: Any = LambdaContext("imgpipe-api", 512)  # duck-typed: what Powertools reads
-        return lambda_api.handler(event, context)
+        return self.invoke("ApiFunction", lambda_api.handler, event)
 
     def json(self, method: str, target: str, body: Any = None) -> tuple[int, Any]:
         payload = json.dumps(body).encode() if body is not None else b""
@@ -156,9 +177,11 @@ class Deployment:
     def configure(self, **variables: str) -> None:
         """Change the functions' environment; the next invocation builds them anew (a new
         deployment of the function configuration does the same)."""
-        for name, value in variables.items():
-            self.monkeypatch.setenv(name, value)
+        self.overrides.update(variables)
         _forget_apps()
+
+    def s3(self) -> Any:
+        return self.stack.client("s3")
 
 
 def _forget_apps() -> None:
@@ -167,40 +190,10 @@ def _forget_apps() -> None:
     lambda_dlq.app.cache_clear()
 
 
-def _wire_like_the_template(stack: aws_support.AwsStack) -> None:
-    """The raw bucket's versioning and its S3 -> SQS notification, from template.yaml."""
-    raw = load_template()["Resources"]["RawBucket"]["Properties"]
-    s3, sqs = aws_support.client("s3"), aws_support.client("sqs")
-    s3.put_bucket_versioning(Bucket=stack.raw_bucket,
-                             VersioningConfiguration=raw["VersioningConfiguration"])  # fmt: skip
-    queue_arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]  # fmt: skip
-    configurations = [
-        {"QueueArn": queue_arn, "Events": [c["Event"]],
-         "Filter": {"Key": {"FilterRules": c["Filter"]["S3Key"]["Rules"]}}}
-        for c in raw["NotificationConfiguration"]["QueueConfigurations"]
-    ]  # fmt: skip
-    s3.put_bucket_notification_configuration(
-        Bucket=stack.raw_bucket, NotificationConfiguration={"QueueConfigurations": configurations}
-    )
-
-
 @pytest.fixture
 def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
-    """A fresh stack on moto, wired like the template, with the functions' environment set."""
-    redrive = load_template()["Resources"]["JobsQueue"]["Properties"]["RedrivePolicy"]
-    with aws_support.make_stack(max_receives=int(redrive["maxReceiveCount"]),
-                                visibility_s=1) as stack:  # fmt: skip
-        _wire_like_the_template(stack)
-        for name, value in {
-            **stack.environ, "IMGPIPE_TAGGER": "rekognition",
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": aws_support.REGION, "AWS_DEFAULT_REGION": aws_support.REGION,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "IMGPIPE_CONFIG"):
-            monkeypatch.delenv(name, raising=False)
+    """A fresh stack deployed from the template on the IAM-enforcing moto server."""
+    with aws_deploy.deploy(visibility_s=1) as stack:
         _forget_apps()
         try:
             yield Deployment(stack, monkeypatch)
@@ -242,11 +235,11 @@ def test_direct_upload_is_processed_with_renditions_and_rekognition_tags(
     }
     sources = {t["source"] for t in record["tags"]}
     assert {"local", "rekognition"} <= sources  # moto's fixed labels, through DetectLabels
-    s3 = aws_support.client("s3")
-    listed = s3.list_objects_v2(Bucket=deployment.stack.processed_bucket,
+    s3 = deployment.s3()
+    listed = s3.list_objects_v2(Bucket=deployment.stack.ref("ProcessedBucket"),
                                 Prefix=f"processed/{image_id}/")  # fmt: skip
     assert len(listed.get("Contents", [])) == 6
-    raw = s3.list_objects_v2(Bucket=deployment.stack.raw_bucket)
+    raw = s3.list_objects_v2(Bucket=deployment.stack.ref("RawBucket"))
     assert [o["Key"] for o in raw.get("Contents", [])] == [f"raw/{image_id}"]  # no recursion
     metrics = _emf(capsys.readouterr().out)
     assert _metric_total(metrics, "ImagesProcessed") == 1
@@ -265,7 +258,7 @@ def test_rendition_is_a_302_to_a_presigned_url_that_is_not_logged(
 
     assert response["statusCode"] == 302
     location = httpx.Headers(response["headers"])["location"]
-    assert location.startswith(deployment.stack.endpoint)
+    assert location.startswith(deployment.stack.account.endpoint)
     assert "X-Amz-Signature=" in location
     fetched = httpx.get(location)
     assert fetched.status_code == 200
@@ -282,7 +275,7 @@ def test_presigned_post_upload_is_processed(deployment: Deployment) -> None:
         "filename": "big.png", "content_type": "image/png", "bytes": len(data)})  # fmt: skip
     assert status == 201, grant
     form = grant["upload"]
-    assert form["url"].startswith(deployment.stack.endpoint)
+    assert form["url"].startswith(deployment.stack.account.endpoint)
 
     posted = httpx.post(form["url"], data=form["fields"],
                         files={"file": ("big.png", data, "image/png")})  # fmt: skip
@@ -326,17 +319,17 @@ def test_a_duplicate_s3_event_leaves_one_record_and_one_set_of_renditions(
                         if image_id in d["body"])  # fmt: skip
     capsys.readouterr()
 
-    sqs = aws_support.client("sqs")
+    sqs = deployment.stack.client("sqs")
     for _ in range(2):
-        sqs.send_message(QueueUrl=deployment.stack.queue_url, MessageBody=notification)
+        sqs.send_message(QueueUrl=deployment.stack.ref("JobsQueue"), MessageBody=notification)
     deployment.jobs.drain()
 
     again = deployment.record(image_id)
     assert again == first  # same processed_at, renditions, tags
     _, listing = deployment.json("GET", "/images")
     assert [item["id"] for item in listing["items"]] == [image_id]
-    s3 = aws_support.client("s3")
-    objects = s3.list_objects_v2(Bucket=deployment.stack.processed_bucket).get("Contents", [])
+    s3 = deployment.s3()
+    objects = s3.list_objects_v2(Bucket=deployment.stack.ref("ProcessedBucket")).get("Contents", [])
     assert len(objects) == 6
     assert _metric_total(_emf(capsys.readouterr().out), "ImagesProcessed") == 0
 
@@ -346,15 +339,15 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_after_5_receives(
 ) -> None:
     """A message that always fails is delivered maxReceiveCount times, then dead-lettered;
     the dead-letter function drops what names no image."""
-    sqs = aws_support.client("sqs")
-    sqs.send_message(QueueUrl=deployment.stack.queue_url, MessageBody="this is not json")
+    sqs = deployment.stack.client("sqs")
+    sqs.send_message(QueueUrl=deployment.stack.ref("JobsQueue"), MessageBody="this is not json")
 
     deployment.jobs.drain()
 
     poison = [d for d in deployment.jobs.deliveries if d["body"] == "this is not json"]
     assert len(poison) == 5
     assert [d["attributes"]["ApproximateReceiveCount"] for d in poison] == ["1", "2", "3", "4", "5"]
-    dead = sqs.receive_message(QueueUrl=deployment.stack.dlq_url, WaitTimeSeconds=1,
+    dead = sqs.receive_message(QueueUrl=deployment.stack.ref("DeadLetterQueue"), WaitTimeSeconds=1,
                                VisibilityTimeout=0)["Messages"]  # fmt: skip
     assert [m["Body"] for m in dead] == ["this is not json"]
 
@@ -368,7 +361,7 @@ def test_an_image_whose_job_keeps_failing_ends_failed_via_the_dead_letter_functi
     """Processing that raises every time (here: renditions cannot be written) is retried 5
     times, dead-lettered, and the dead-letter function marks the image ``failed``."""
     image_id = deployment.upload(F.noisy_jpeg())
-    deployment.configure(IMGPIPE_PROCESSED_BUCKET=aws_support.unique("missing"))
+    deployment.configure(IMGPIPE_PROCESSED_BUCKET=f"missing-{uuid.uuid4().hex[:12]}")
 
     deployment.jobs.drain()
 
@@ -464,3 +457,84 @@ def test_a_container_with_a_broken_engine_exits_before_touching_its_next_batch()
                           timeout=60, check=False)  # fmt: skip
     assert done.returncode == EX_ENGINE_BROKEN, done.stderr
     assert "still running" not in done.stdout
+
+
+# -- IAM as the template grants it ------------------------------------------------------------
+
+
+def test_iam_is_enforced_each_function_has_exactly_its_roles_rights(
+    deployment: Deployment,
+) -> None:
+    """The checks are live: as the API function, reading the dead-letter queue or writing a
+    rendition is denied; as the processor, writing an original is denied. (Every other test
+    here passing proves the template grants what the code needs.)"""
+    api_sqs = deployment.stack.client("sqs", "ApiFunction")
+    with pytest.raises(botocore.exceptions.ClientError, match=r"403|AccessDenied"):
+        api_sqs.receive_message(QueueUrl=deployment.stack.ref("DeadLetterQueue"))
+    api_s3 = deployment.stack.client("s3", "ApiFunction")
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        api_s3.put_object(Bucket=deployment.stack.ref("ProcessedBucket"),
+                          Key="processed/x/thumb.webp", Body=b"x")  # fmt: skip
+    processor_s3 = deployment.stack.client("s3", "ProcessorFunction")
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        processor_s3.put_object(Bucket=deployment.stack.ref("RawBucket"), Key="raw/x", Body=b"x")
+    anonymous = deployment.stack.account.client(
+        "dynamodb", aws_deploy.Keys("AKIAUNKNOWN0000000000", "nope")
+    )
+    with pytest.raises(botocore.exceptions.ClientError):
+        anonymous.get_item(TableName=deployment.stack.ref("Table"), Key={"pk": {"S": "x"}})
+
+
+def test_reprocess_works_while_the_dead_letter_queue_holds_the_images_old_job(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An image whose job died sits in the dead-letter queue; reprocess (as the API role, which
+    has no right on that queue) answers 202, the new attempt is processed, and the old dead
+    letter, handled afterwards, leaves the image processed."""
+    image_id = deployment.upload(F.noisy_jpeg())
+    deployment.configure(IMGPIPE_PROCESSED_BUCKET=f"missing-{uuid.uuid4().hex[:12]}")
+    deployment.jobs.drain()  # five failures: the job is dead-lettered
+    assert deployment.depth("DeadLetterQueue") == 1
+    deployment.configure(IMGPIPE_PROCESSED_BUCKET=deployment.stack.ref("ProcessedBucket"))
+
+    status, body = deployment.json("POST", f"/images/{image_id}/reprocess")
+    assert status == 202, body
+    deployment.jobs.drain()
+    assert deployment.record(image_id)["status"] == "processed"
+    capsys.readouterr()
+
+    deployment.dead_letters.drain()
+    assert deployment.record(image_id)["status"] == "processed"
+    assert deployment.dead_letters.failures == []
+    metrics = _emf(capsys.readouterr().out)
+    assert _metric_total(metrics, "DeadLetters") == 1
+    assert _metric_total(metrics, "ImagesFailed") == 0
+
+
+def test_the_alarmed_metrics_are_the_ones_the_functions_emit(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each alarm on a metric of ours names a metric the functions print, with exactly the
+    dimensions they print (service and this stack's name), in the namespace they use."""
+    sqs = deployment.stack.client("sqs")
+    sqs.send_message(QueueUrl=deployment.stack.ref("DeadLetterQueue"), MessageBody="{}")
+    deployment.dead_letters.drain()
+    image_id = deployment.upload(F.noisy_jpeg())
+    deployment.jobs.drain()
+    assert deployment.record(image_id)["status"] == "processed"
+    emitted = set()
+    for document in _emf(capsys.readouterr().out):
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for dimensions in directive["Dimensions"]:
+                named = tuple(sorted((d, document[d]) for d in dimensions))
+                for metric in directive["Metrics"]:
+                    emitted.add((directive["Namespace"], metric["Name"], named))
+
+    stack = deployment.stack.stack
+    ours = [stack.evaluate(r["Properties"]) for r in stack.template["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+            and not str(r["Properties"]["Namespace"]).startswith("AWS/")]  # fmt: skip
+    assert ours, "no alarm on the functions' own metrics"
+    for alarm in ours:
+        named = tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
+        assert (alarm["Namespace"], alarm["MetricName"], named) in emitted, alarm["MetricName"]

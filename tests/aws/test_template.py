@@ -408,7 +408,7 @@ def test_rules_use_only_rule_functions_and_hold_as_documented() -> None:
     used = set(_functions_in(T["Rules"]))
     assert used <= _RULE_FUNCTIONS, used - _RULE_FUNCTIONS
 
-    def holds(**parameters: str) -> bool:
+    def holds(**parameters: Any) -> bool:
         stack = Stack(T, **parameters)
         rule = T["Rules"]["JwtNeedsIssuerAndAudience"]
         return not stack.evaluate(rule["RuleCondition"]) or all(

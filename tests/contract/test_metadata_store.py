@@ -132,7 +132,7 @@ def test_update_if_generation_applies_only_to_that_generation(store: MetadataSto
     """With ``if_generation``, a record on another generation conflicts and is unchanged; on
     that generation the update applies (the dead-letter rule of reprocess)."""
     store.create(_record(1))
-    pending = frozenset({"pending"})
+    pending: frozenset[Status] = frozenset({"pending"})
     newer = store.update(_id(1), pending, {"generation": 2})
     with pytest.raises(ConflictError, match="generation"):
         store.update(_id(1), pending, {"status": "failed"}, if_generation=1)

@@ -34,7 +34,13 @@ def function_metrics() -> Metrics:
 
 
 def refresh(metrics: Metrics) -> None:
-    """Re-read the environment's dimensions (cheap; the environment is fixed in Lambda, but a
-    test changes it between invocations)."""
+    """Follow the environment's namespace and ``stack`` dimension. In Lambda the environment is
+    fixed, so this sets the dimension once per container; a test changes it between
+    invocations. (Setting a default dimension again would warn on every invocation.)"""
     metrics.namespace = namespace()
-    metrics.set_default_dimensions(**dimensions())
+    stack = dimensions().get("stack")
+    if metrics.default_dimensions.get("stack") != stack:
+        metrics.default_dimensions.pop("stack", None)
+        metrics.dimension_set.pop("stack", None)
+        if stack is not None:
+            metrics.set_default_dimensions(stack=stack)
