@@ -166,7 +166,8 @@ def build_aws(
     dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=_client_config(10))
     sqs = session.client("sqs", endpoint_url=endpoint, config=_client_config(25))
     blobs = S3BlobStore(s3, raw_bucket, processed_bucket)
-    records = DynamoDbMetadataStore(dynamodb, table)
+    # An unused upload grant is deleted by the table's TTL an hour after its form expired.
+    records = DynamoDbMetadataStore(dynamodb, table, settings.service.upload_expiry_s + 3600)
     queue = SqsQueue(sqs, queue_url, dlq_url, max_receives=settings.service.max_receives)
     tagger = _aws_tagger(tagger_name, min_confidence, session, endpoint)
     signer = S3UploadSigner(s3, raw_bucket)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 import aws_support
 from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
+from imgpipe.adapters.aws.dynamodb_table import EXPIRES
 from imgpipe.errors import ConflictError, InternalError
 from imgpipe.model import ImageRecord, Status
 
@@ -72,6 +75,24 @@ def test_record_and_tag_items_are_laid_out_as_documented(
     assert image["created_id"] == f"{record.created_at}#{record.id}"
     assert "processed_sha256" not in image  # only processed records are in the sha256 index
     assert items["TAG#cat", f"{record.created_at}#{record.id}"]["image_id"] == record.id
+
+
+def test_an_unused_upload_grant_carries_its_ttl_until_the_upload_arrives(db: Any) -> None:
+    """A pending record with no bytes (a grant) gets ``expires`` = created + grant_ttl_s; the
+    write that claims it (processing, bytes known) drops it, and so does a record that never
+    was a grant (a direct upload has its bytes from the start)."""
+    with aws_support.make_table() as table:
+        store = DynamoDbMetadataStore(db, table, grant_ttl_s=3600)
+        grant = _record(1)
+        store.create(grant)
+        created = datetime.fromisoformat(grant.created_at).timestamp()
+        image = _items(db, table)[f"IMG#{grant.id}", "IMG"]
+        assert int(image[EXPIRES]) == int(created) + 3600
+        store.update(grant.id, PENDING, {"status": "processing", "bytes": 1234})
+        assert EXPIRES not in _items(db, table)[f"IMG#{grant.id}", "IMG"]
+        direct = replace(_record(2), bytes=99)
+        store.create(direct)
+        assert EXPIRES not in _items(db, table)[f"IMG#{direct.id}", "IMG"]
 
 
 def test_sha256_index_holds_only_processed_records(store: DynamoDbMetadataStore, db: Any) -> None:

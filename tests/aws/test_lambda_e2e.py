@@ -56,8 +56,13 @@ class LambdaContext:
         return f"arn:aws:lambda:{aws_deploy.REGION}:{aws_deploy.ACCOUNT}:function:" \
                f"{self.function_name}"  # fmt: skip
 
+    # What each call of get_remaining_time_in_millis answers, in turn (then the last, forever).
+    remaining_ms: tuple[int, ...] = (60_000,)
+    _calls: list[int] = field(default_factory=list)
+
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        self._calls.append(1)
+        return self.remaining_ms[min(len(self._calls), len(self.remaining_ms)) - 1]
 
 
 @dataclass
@@ -77,8 +82,9 @@ class Pump:
         self.url = self.deployment.stack.ref(self.queue)
         self.arn = self.deployment.stack.attribute(self.queue, "Arn")
 
-    def once(self, batch_size: int = 10) -> int:
-        """One poll and one invocation; the number of records delivered."""
+    def once(self, batch_size: int = 10, remaining_ms: tuple[int, ...] = (60_000,)) -> int:
+        """One poll and one invocation (whose clock answers ``remaining_ms``); the number of
+        records delivered."""
         found = self.sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1,
             MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
@@ -87,7 +93,8 @@ class Pump:
             return 0
         records = [self._record(m) for m in found]
         self.deliveries.extend(records)
-        result = self.deployment.invoke(self.function, self.handler, {"Records": records})
+        result = self.deployment.invoke(self.function, self.handler, {"Records": records},
+                                        remaining_ms)  # fmt: skip
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         self.failures.extend(failed)
         for message in found:
@@ -129,7 +136,8 @@ class Deployment:
         self.dead_letters = Pump(self, "DeadLetterQueue", "DeadLetterFunction",
                                  lambda_dlq.handler)  # fmt: skip
 
-    def invoke(self, function: str, handler: Handler, event: dict[str, Any]) -> dict[str, Any]:
+    def invoke(self, function: str, handler: Handler, event: dict[str, Any],
+               remaining_ms: tuple[int, ...] = (60_000,)) -> dict[str, Any]:  # fmt: skip
         """One invocation of ``function`` with exactly its environment, as Lambda makes it."""
         for name in [n for n in os.environ if n.startswith(("IMGPIPE_", "AWS_", "POWERTOOLS_"))]:
             self.monkeypatch.delenv(name)
@@ -138,7 +146,7 @@ class Deployment:
         self.monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         name = self.stack.ref(function)
         memory = int(self.stack.property(function, "MemorySize"))
-        context: Any = LambdaContext(name, memory)  # duck-typed: what Powertools reads
+        context: Any = LambdaContext(name, memory, remaining_ms=remaining_ms)  # duck-typed
         return handler(event, context)
 
     def depth(self, queue: str) -> int:
@@ -538,3 +546,20 @@ def test_the_alarmed_metrics_are_the_ones_the_functions_emit(
     for alarm in ours:
         named = tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
         assert (alarm["Namespace"], alarm["MetricName"], named) in emitted, alarm["MetricName"]
+
+
+def test_records_that_would_run_into_the_timeout_are_returned_untried(
+    deployment: Deployment,
+) -> None:
+    """With time for one image left, the processor finishes the first record and reports the
+    others as batch item failures without starting them; they are processed next time."""
+    deployment.jobs.drain()  # the bucket's s3:TestEvent, out of the way
+    images = [deployment.upload(F.noisy_jpeg((64 + i, 48))) for i in range(3)]
+    reserve = lambda_processor.RESERVE_MS
+    assert deployment.jobs.once(remaining_ms=(reserve + 5_000, reserve - 1)) == 3
+    statuses = sorted(deployment.record(i)["status"] for i in images)
+    assert statuses == ["pending", "pending", "processed"]
+    assert len(deployment.jobs.failures) == 2
+
+    deployment.jobs.drain()
+    assert {deployment.record(i)["status"] for i in images} == {"processed"}

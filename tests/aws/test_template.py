@@ -491,6 +491,8 @@ def test_table_has_the_key_and_indexes_the_store_reads() -> None:
     assert defined == dict.fromkeys(keyed, "S")
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {  # unused upload grants expire
+        "AttributeName": dynamodb_table.EXPIRES, "Enabled": True}  # fmt: skip
 
 
 def test_stateful_resources_are_retained() -> None:

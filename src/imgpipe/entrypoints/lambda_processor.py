@@ -8,6 +8,9 @@ invocation, never at import. Metrics (EMF, ``lambda_metrics``): ``ImagesProcesse
 on (a duplicate delivery counts nothing); ``Messages``, ``BatchItemFailures`` per message.
 Tracing is off unless ``POWERTOOLS_TRACE_DISABLED=false`` (the template's ``Tracing``).
 
+A record is started only while ``RESERVE_MS`` of the invocation remain; the rest of a slow batch
+is reported as failed without being tried, so a timeout never takes finished work down with it.
+
 A warm container must not carry one image's damage to the next: after an unexpected failure
 the function checks its imaging engine (``engine_ok``). When the check fails, the records of
 the batch not yet done are reported as failures without being tried, and the next invocation
@@ -69,6 +72,10 @@ else:
 # A batch whose every record failed is reported like any other (not raised as a function
 # error): the Errors alarm is kept for crashes and timeouts.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A record is started only with this much of the invocation left: the longest an allowed image
+# (50 MP) takes at the template's 1024 MB is ~15 s, so 30 s leaves a margin. What is not
+# started is reported as a batch item failure and comes back after the visibility timeout.
+RESERVE_MS = 30_000
 
 
 class _Engine:
@@ -84,7 +91,7 @@ def app() -> AwsApp:
 
 
 @capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """Process one SQS message; raising marks it failed (and only it)."""
     started, since = time.perf_counter(), now_iso()
     context = {"message_id": record.message_id,
@@ -92,6 +99,12 @@ def record_handler(record: SQSRecord) -> None:
     if _Engine.broken:
         metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=1)
         raise InternalError("not attempted: this container's imaging engine is broken")
+    if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < RESERVE_MS:
+        # Started now, it could be cut off by the timeout, and the whole batch with it (every
+        # record of a timed-out invocation returns to the queue, the done ones too).
+        metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=1)
+        logger.warning("not attempted: too little time left in this invocation", extra=context)
+        raise InternalError("not attempted: too little time left before the function's timeout")
     try:
         images = app().service.handle_event(json.loads(record.body))
     except Exception:  # reported to SQS as this item's failure, then re-raised for the batch

@@ -68,13 +68,18 @@ class DynamoDbMetadataStore:
     by the actions inside it.
     """
 
-    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self, dynamodb_client: DynamoDBClient, table: str, grant_ttl_s: int | None = None
+    ) -> None:
+        """``grant_ttl_s``: seconds after its creation an unused upload grant is deleted by the
+        table's TTL (``None``: never)."""
         self._db = dynamodb_client
         self.table = table
+        self.grant_ttl_s = grant_ttl_s
 
     def create(self, record: ImageRecord) -> None:
         actions: _Actions = [{"Put": {
-            "TableName": self.table, "Item": image_item(record, 1),
+            "TableName": self.table, "Item": image_item(record, 1, self.grant_ttl_s),
             "ConditionExpression": "attribute_not_exists(pk)"}}]  # fmt: skip
         actions += [self._put_tag(name, record) for name in tag_names(record)]
         try:
@@ -253,7 +258,8 @@ class DynamoDbMetadataStore:
     # -- writes -----------------------------------------------------------------------------
 
     def _put_image(self, record: ImageRecord, version: int) -> TransactWriteItemTypeDef:
-        return {"Put": {"TableName": self.table, "Item": image_item(record, version + 1),
+        item = image_item(record, version + 1, self.grant_ttl_s)
+        return {"Put": {"TableName": self.table, "Item": item,
                         "ConditionExpression": "version = :v",
                         "ExpressionAttributeValues": {":v": {"N": str(version)}}}}  # fmt: skip
 

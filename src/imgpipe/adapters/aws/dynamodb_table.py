@@ -19,6 +19,12 @@ one sorted on ``created_id`` (read backwards for newest first, keyset-paged with
 - ``processed_by_sha256`` (``processed_sha256``, present only while the record is
   ``processed``): sparse, so the duplicate lookup is one ``Limit=1`` query, oldest first.
 
+An unused upload grant (``pending`` with no bytes: the client never posted its form) carries
+``expires``, the table's TTL attribute, so DynamoDB deletes it a while after its form expired -
+the AWS twin of the local ``reconcile``'s grant expiry. The first write after the upload arrives
+(``processing``) drops the attribute. (An original with no record is never orphaned on AWS: its
+S3 notification reaches the processor, which adopts it.)
+
 ``list(tag=...)`` reads the tag's own partition (``TAG#<tag>``) newest first. The record is kept
 whole as JSON in ``doc`` - no float/Decimal conversions, one attribute to read; the other
 attributes exist to be indexed.
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from imgpipe.model import ImageRecord
@@ -35,6 +42,7 @@ from imgpipe.model import ImageRecord
 __all__ = [
     "BY_SHA256",
     "BY_STATUS",
+    "EXPIRES",
     "INDEXES",
     "KEY",
     "NEWEST",
@@ -47,6 +55,7 @@ __all__ = [
 ]
 
 BY_STATUS, NEWEST, BY_SHA256 = "by_status", "newest", "processed_by_sha256"
+EXPIRES = "expires"  # the table's TTL attribute (template.yaml's TimeToLiveSpecification)
 ALL = "ALL"
 _IMAGE_SK = "IMG"
 
@@ -77,8 +86,10 @@ def tag_names(record: ImageRecord) -> set[str]:
     return {str(t["name"]) for t in record.tags}
 
 
-def image_item(record: ImageRecord, version: int) -> dict[str, Any]:
-    """The record's item at ``version``, with the attributes its indexes need."""
+def image_item(record: ImageRecord, version: int, grant_ttl_s: int | None = None) -> dict[str, Any]:
+    """The record's item at ``version``, with the attributes its indexes need, and - while it
+    is an unused upload grant (pending, no bytes yet), when ``grant_ttl_s`` is given - the
+    epoch second after which DynamoDB's TTL deletes it (``EXPIRES``)."""
     item: dict[str, Any] = {
         **image_key(record.id),
         "doc": {"S": json.dumps(record.to_dict(), separators=(",", ":"))},
@@ -89,6 +100,9 @@ def image_item(record: ImageRecord, version: int) -> dict[str, Any]:
     }
     if record.status == "processed" and record.sha256:
         item["processed_sha256"] = {"S": record.sha256}
+    if grant_ttl_s is not None and record.status == "pending" and record.bytes is None:
+        created = datetime.fromisoformat(record.created_at).timestamp()
+        item[EXPIRES] = {"N": str(int(created) + grant_ttl_s)}
     return item
 
 
