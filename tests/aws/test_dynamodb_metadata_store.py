@@ -12,7 +12,7 @@ import pytest
 
 import aws_support
 from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
-from imgpipe.adapters.aws.dynamodb_table import EXPIRES
+from imgpipe.adapters.aws.dynamodb_table import EXPIRES, SHARDS, shard_of
 from imgpipe.errors import ConflictError, InternalError
 from imgpipe.model import ImageRecord, Status
 
@@ -71,7 +71,9 @@ def test_record_and_tag_items_are_laid_out_as_documented(
         ("TAG#color:blue", f"{record.created_at}#{record.id}"),
     }
     image = items[f"IMG#{record.id}", "IMG"]
-    assert (image["status"], image["gsi_all"], image["version"]) == ("pending", "ALL", "1")
+    shard = shard_of(record.id)
+    assert (image["status"], image["version"]) == ("pending", "1")
+    assert (image["gsi_all"], image["status_shard"]) == (f"ALL#{shard}", f"pending#{shard}")
     assert image["created_id"] == f"{record.created_at}#{record.id}"
     assert "processed_sha256" not in image  # only processed records are in the sha256 index
     assert items["TAG#cat", f"{record.created_at}#{record.id}"]["image_id"] == record.id
@@ -93,6 +95,31 @@ def test_an_unused_upload_grant_carries_its_ttl_until_the_upload_arrives(db: Any
         direct = replace(_record(2), bytes=99)
         store.create(direct)
         assert EXPIRES not in _items(db, table)[f"IMG#{direct.id}", "IMG"]
+
+
+def test_list_pages_merge_every_shard_newest_first(store: DynamoDbMetadataStore) -> None:
+    """40 records spread over the 8 shards of the list indexes come back newest first, each
+    once, page by page, with and without a status filter."""
+    records = [_record(n) for n in range(40)]
+    assert len({shard_of(r.id) for r in records}) == SHARDS  # every shard holds some
+    for record in records:
+        store.create(record)
+    processed = {_id(n) for n in range(0, 40, 3)}
+    for image_id in processed:
+        store.update(image_id, PENDING, {"status": "processed"})
+    newest_first = [r.id for r in sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)]
+
+    def walk(status: Status | None) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = store.list(status=status, limit=6, cursor=cursor)
+            seen += [r.id for r in page.items]
+            if page.next_cursor is None:
+                return seen
+            cursor = page.next_cursor
+
+    assert walk(None) == newest_first
+    assert walk("processed") == [i for i in newest_first if i in processed]
 
 
 def test_sha256_index_holds_only_processed_records(store: DynamoDbMetadataStore, db: Any) -> None:

@@ -16,6 +16,9 @@ moment after ``create`` or ``update`` return (``get`` is always consistent).
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -28,7 +31,9 @@ from imgpipe.adapters.aws.dynamodb_table import (
     ALL,
     BY_SHA256,
     BY_STATUS,
+    INDEXES,
     NEWEST,
+    SHARDS,
     created_id,
     image_item,
     image_key,
@@ -132,9 +137,9 @@ class DynamoDbMetadataStore:
         if tag is not None:
             records = self._tagged(tag, status, before, limit + 1)
         elif status is not None:
-            records = self._indexed(BY_STATUS, "status", status, before, limit + 1)
+            records = self._merged(BY_STATUS, status, before, limit + 1)
         else:
-            records = self._indexed(NEWEST, "gsi_all", ALL, before, limit + 1)
+            records = self._merged(NEWEST, ALL, before, limit + 1)
         items = records[:limit]
         more = len(records) > limit
         return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
@@ -210,6 +215,15 @@ class DynamoDbMetadataStore:
             if len(records) == count:
                 break
         return records
+
+    def _merged(self, index: str, value: str, before: str | None, count: int) -> _Records:
+        """The newest ``count`` records across the index's shards (``value#0..SHARDS-1``)."""
+        hash_name = INDEXES[index][0]
+        page = max(2, math.ceil(count / SHARDS) + 1)  # most pages need one query a shard
+        shards = [self._query(index, hash_name, f"{value}#{n}", "created_id", before, page)
+                  for n in range(SHARDS)]  # fmt: skip
+        newest = heapq.merge(*shards, key=lambda item: item["created_id"]["S"], reverse=True)
+        return [record_of(item) for item in itertools.islice(newest, count)]
 
     def _tagged(self, tag: str, status: Status | None, before: str | None, count: int) -> _Records:
         records: _Records = []
