@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import os
 import re
 import shutil
@@ -512,8 +513,11 @@ def test_alarms_cover_dead_letters_backlog_errors_throttles_and_5xx() -> None:
     """Each alarm the issue asks for exists and notifies the SNS topic."""
     alarms = [DEFAULTS.evaluate(r["Properties"])
               for r in _of_type("AWS::CloudWatch::Alarm").values()]  # fmt: skip
-    watched = {(a["Namespace"], a["MetricName"], tuple(d["Value"] for d in a["Dimensions"]))
-               for a in alarms}  # fmt: skip
+    watched = {
+        (a["Namespace"], a["MetricName"], tuple(d["Value"] for d in a["Dimensions"]))
+        for a in alarms
+        if "Namespace" in a
+    }  # fmt: skip (metric-math alarms have none)
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
             ("<DeadLetterQueue.QueueName>",)) in watched  # fmt: skip
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", ("<JobsQueue.QueueName>",)) in watched
@@ -524,6 +528,57 @@ def test_alarms_cover_dead_letters_backlog_errors_throttles_and_5xx() -> None:
     assert ("imgpipe", "DeadLetters", ("imgpipe", "imgpipe-test")) in watched  # service, stack
     for alarm in alarms:
         assert alarm["AlarmActions"] == ["<AlarmTopic>"]
+
+
+def test_the_near_timeout_throttle_and_rekognition_alarms() -> None:
+    """Processor duration over 80 % of its timeout, DynamoDB read and write throttles on the
+    table, and (with the Rekognition tagger only) DetectLabels server errors and throttles."""
+    alarms = {n: DEFAULTS.evaluate(r["Properties"])
+              for n, r in _of_type("AWS::CloudWatch::Alarm").items()}  # fmt: skip
+    near = alarms["ProcessorNearTimeoutAlarm"]
+    assert (near["MetricName"], near["Statistic"]) == ("Duration", "Maximum")
+    assert near["Threshold"] == 0.8 * _function("ProcessorFunction", "Timeout") * 1000
+    for name, metric in (("TableReadThrottlesAlarm", "ReadThrottleEvents"),
+                         ("TableWriteThrottlesAlarm", "WriteThrottleEvents")):  # fmt: skip
+        assert (alarms[name]["Namespace"], alarms[name]["MetricName"]) == ("AWS/DynamoDB", metric)
+        assert alarms[name]["Dimensions"] == [{"Name": "TableName", "Value": "<Table>"}]
+    rekognition = alarms["RekognitionErrorsAlarm"]
+    watched = {m["MetricStat"]["Metric"]["MetricName"]
+               for m in rekognition["Metrics"] if "MetricStat" in m}  # fmt: skip
+    assert watched == {"ServerErrorCount", "ThrottledCount"}
+    assert RESOURCES["RekognitionErrorsAlarm"]["Condition"] == "UseRekognition"
+    assert DEFAULTS.exists("RekognitionErrorsAlarm")
+    assert not Stack(T, Tagger="local").exists("RekognitionErrorsAlarm")
+
+
+def _emitted_metric_names() -> set[str]:
+    """Every metric name the functions' code emits (add_metric and single_metric calls)."""
+    source = "".join((ROOT / "src/imgpipe/entrypoints" / f"{name}.py").read_text()
+                     for name in ("lambda_processor", "lambda_dlq", "lambda_api"))  # fmt: skip
+    return set(re.findall(r'add_metric\(name="(\w+)"', source)) | set(
+        re.findall(r'single_metric\("(\w+)"', source)
+    )
+
+
+def test_the_dashboard_shows_the_stacks_own_metrics() -> None:
+    """The dashboard body is JSON once substituted; its metrics of ours are ones the code
+    emits, with the service and stack dimensions; the AWS ones name this stack's resources."""
+    body = json.loads(DEFAULTS.evaluate(_props("Dashboard")["DashboardBody"]))
+    lines = [line for widget in body["widgets"] for line in widget["properties"]["metrics"]]
+    ours = {line[1] for line in lines if line[0] == "imgpipe"}
+    assert ours <= _emitted_metric_names()
+    assert {"ImagesProcessed", "ImagesFailed", "ProcessingMs", "DeadLetters"} <= ours
+    for line in lines:
+        if line[0] == "imgpipe":
+            assert line[2:6] == ["service", "imgpipe", "stack", "imgpipe-test"], line
+    named = {value for line in lines if isinstance(line[0], str) for value in line[2:]
+             if isinstance(value, str) and value.startswith("<")}  # fmt: skip
+    assert named == {"<HttpApi>", "<JobsQueue.QueueName>", "<DeadLetterQueue.QueueName>",
+                     "<ProcessorFunction>", "<ApiFunction>", "<DeadLetterFunction>",
+                     "<Table>"}  # fmt: skip
+    searches = [line[0]["expression"] for line in lines if isinstance(line[0], dict)]
+    assert searches
+    assert all('stack="imgpipe-test"' in e for e in searches)
 
 
 def test_every_function_logs_to_a_log_group_with_retention() -> None:
