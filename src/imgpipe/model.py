@@ -91,6 +91,7 @@ class ImageRecord:
     tags: list[dict[str, Any]] = field(default_factory=list)
     duplicate_of: str | None = None
     error: dict[str, str] | None = None
+    uploaded_by: str | None = None  # the signed-in uploader's subject (the token's ``sub``)
     # Which processing attempt the record is on: ``reprocess`` adds one and stamps it on the job
     # it sends, so a dead letter of an older attempt can never fail a newer one.
     generation: int = 0

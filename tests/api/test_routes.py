@@ -39,7 +39,7 @@ BROWSER_BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
 PRESETS = (RenditionSpec("thumb", 32, formats=("jpeg", "webp")),)
 RECORD_FIELDS = {"id", "status", "filename", "content_type", "bytes", "sha256", "created_at",
                  "processed_at", "width", "height", "format", "metadata", "renditions", "tags",
-                 "duplicate_of", "error", "links"}  # fmt: skip
+                 "duplicate_of", "uploaded_by", "error", "links"}  # fmt: skip
 
 
 @dataclass

@@ -154,4 +154,4 @@ def test_serve_refuses_a_lan_bind_without_a_token() -> None:
         env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert done.returncode == 2
-    assert "without an access token" in done.stderr
+    assert "without sign-in" in done.stderr

@@ -23,6 +23,7 @@ from starlette.routing import Match, Route
 from imgpipe import __version__
 from imgpipe.api.bodies import read_body, read_form
 from imgpipe.api.dashboard import register_dashboard
+from imgpipe.api.identity import OidcClient, caller
 from imgpipe.api.signing import UrlSigner
 from imgpipe.core.formats import ACCEPTED_MIME_TYPES
 from imgpipe.errors import (
@@ -45,8 +46,9 @@ log = logging.getLogger("imgpipe.api")
 
 JSON = "application/json"
 _FILENAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
-# How a browser proves who it is: nothing, or the bearer token of ``imgpipe serve --token``.
-AuthMode = Literal["none", "token"]
+# How a browser proves who it is: nothing, the bearer token of ``imgpipe serve --token``, or
+# an OpenID Connect sign-in (``imgpipe.api.identity``; Cognito on AWS).
+AuthMode = Literal["none", "token", "oidc"]
 StatusName = Literal["pending", "processing", "processed", "rejected", "failed"]
 
 
@@ -100,6 +102,7 @@ class ImageOut(BaseModel):
     renditions: list[RenditionOut]
     tags: list[TagOut]
     duplicate_of: str | None
+    uploaded_by: str | None = Field(description="The uploader's subject (``sub``) when signed in")
     error: ErrorDetail | None
     links: Links
 
@@ -162,7 +165,7 @@ def present(record: ImageRecord, signer: UrlSigner | None = None) -> ImageOut:
         created_at=record.created_at, processed_at=record.processed_at, width=record.width,
         height=record.height, format=record.format, metadata=record.metadata,
         renditions=renditions, tags=[TagOut(**t) for t in record.tags],
-        duplicate_of=record.duplicate_of,
+        duplicate_of=record.duplicate_of, uploaded_by=record.uploaded_by,
         error=ErrorDetail(**record.error) if record.error else None, links=Links(self=base),
     )  # fmt: skip
 
@@ -203,12 +206,19 @@ _UPLOAD_BODY = {
 
 
 def build_api(  # noqa: PLR0915 - the one route list
-    service: ImageService, *, auth: AuthMode = "none", signer: UrlSigner | None = None
+    service: ImageService,
+    *,
+    auth: AuthMode = "none",
+    signer: UrlSigner | None = None,
+    oidc: OidcClient | None = None,
 ) -> FastAPI:
     """The app with every route bound to ``service``.
 
-    ``auth`` is what the dashboard must do to call the API (told by ``/dashboard/config.json``);
-    ``signer``, when given, signs the rendition URLs in every record."""
+    ``auth`` is what the dashboard must do to call the API (told by ``/dashboard/config.json``,
+    with the provider's endpoints from ``oidc`` when it signs in); ``signer``, when given,
+    signs the rendition URLs in every record."""
+    if (auth == "oidc") != (oidc is not None):
+        raise ValueError("auth 'oidc' and an OidcClient go together")
     app = FastAPI(title="imgpipe", version=__version__, docs_url=None, redoc_url=None,
                   description="Upload images; get renditions, metadata and tags back.")  # fmt: skip
     limits = service.settings.service
@@ -271,7 +281,7 @@ def build_api(  # noqa: PLR0915 - the one route list
                 raw = body.read()
         if not raw:
             raise EmptyError("the request body is empty; send the image bytes")
-        record = await run_in_threadpool(service.upload, raw, filename)
+        record = await run_in_threadpool(service.upload, raw, filename, caller(request))
         out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
         return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
 
@@ -281,8 +291,9 @@ def build_api(  # noqa: PLR0915 - the one route list
         responses={201: _location("Upload form granted", UploadOut),
                    **_errors(*_COMMON, 413, 415)},
     )  # fmt: skip
-    def create_upload(request: UploadRequest) -> JSONResponse:
-        ticket = service.create_upload(request.filename, request.content_type, request.bytes)
+    def create_upload(request: UploadRequest, http: Request) -> JSONResponse:
+        ticket = service.create_upload(request.filename, request.content_type, request.bytes,
+                                       caller(http))  # fmt: skip
         post = ticket.upload
         out = UploadOut(id=ticket.id, upload=UploadForm(url=post.url, fields=post.fields),
                         expires_at=post.expires_at,
@@ -362,7 +373,7 @@ def build_api(  # noqa: PLR0915 - the one route list
         headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         return Response(docs_page(app), headers=headers, media_type="text/html; charset=utf-8")
 
-    register_dashboard(app, {"auth": auth})
+    register_dashboard(app, {"auth": auth, **({"oidc": oidc.dashboard_config()} if oidc else {})})
     return app
 
 

@@ -262,11 +262,26 @@ def doctor(config: Path | None, as_json: bool) -> None:
     envvar="IMGPIPE_API_TOKEN",
     default=None,
     help="Access token clients send as 'Authorization: Bearer <token>' (env IMGPIPE_API_TOKEN); "
-    "required to bind a non-loopback address.",
+    "required to bind a non-loopback address, unless --oidc-issuer is set.",
+)
+@click.option(
+    "--oidc-issuer",
+    envvar="IMGPIPE_OIDC_ISSUER",
+    default=None,
+    help="OpenID provider whose access tokens (JWTs) the API accepts; the dashboard signs in "
+    "there with PKCE (env IMGPIPE_OIDC_ISSUER).",
+)
+@click.option(
+    "--oidc-client-id",
+    envvar="IMGPIPE_OIDC_CLIENT_ID",
+    default=None,
+    help="The dashboard's (public) client id at --oidc-issuer; the tokens' audience "
+    "(env IMGPIPE_OIDC_CLIENT_ID).",
 )
 @_config_option
 def serve(host: str, port: int, data_dir: Path, workers: int | None, public_url: str | None,
-          token: str | None, config: Path | None) -> None:  # fmt: skip
+          token: str | None, oidc_issuer: str | None, oidc_client_id: str | None,
+          config: Path | None) -> None:  # fmt: skip
     """Run the HTTP API (uvicorn) and the processing workers (the embedded, no-cloud default).
 
     Stops cleanly on SIGINT/SIGTERM: workers finish their current image first. Limits (request
@@ -277,7 +292,7 @@ def serve(host: str, port: int, data_dir: Path, workers: int | None, public_url:
     settings = _settings(config)
     try:
         run_server(host, port, data_dir, workers or os.cpu_count() or 1, public_url, config,
-                   settings, token)  # fmt: skip
+                   settings, token, oidc_issuer, oidc_client_id)  # fmt: skip
     except ConfigError as exc:
         raise click.UsageError(exc.message) from exc
 

@@ -42,22 +42,23 @@ def _loopback(host: str) -> bool:
 
 
 def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: str | None,
-               config: Path | None, settings: Settings,
-               token: str | None = None) -> None:  # fmt: skip
+               config: Path | None, settings: Settings, token: str | None = None,
+               oidc_issuer: str | None = None,
+               oidc_client_id: str | None = None) -> None:  # fmt: skip
     """Serve until SIGINT/SIGTERM; then stop accepting, let workers finish, and exit.
 
-    A non-loopback ``host`` needs an access ``token``: a LAN bind must not expose DELETE and
-    uploads to everyone on the network."""
-    if not _loopback(host) and not token:
+    A non-loopback ``host`` needs an access ``token`` or an OpenID provider: a LAN bind must
+    not expose DELETE and uploads to everyone on the network."""
+    if not _loopback(host) and not (token or oidc_issuer):
         raise ConfigError(
-            f"refusing to serve on {host} without an access token: set --token or "
-            "IMGPIPE_API_TOKEN (or bind 127.0.0.1)"
+            f"refusing to serve on {host} without sign-in: set --token (IMGPIPE_API_TOKEN) or "
+            "--oidc-issuer (or bind 127.0.0.1)"
         )
     configure_logging()
     port = port or _free_port(host)
     base_url = (public_url or f"http://{host}:{port}").rstrip("/")
     app = build_local(data_dir, settings, base_url=base_url)
-    server = make_server(app, host, port, token)
+    server = make_server(app, host, port, token, oidc_issuer, oidc_client_id)
     swept = app.blobs.sweep_temp_files()  # nothing is in flight before the workers start
     recovered = app.service.reconcile(older_than_s=0)
     pool = WorkerPool(data_dir, config, workers, settings.limits.timeout_s, app.queue)
@@ -88,7 +89,7 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
     keeper.start()
     log.info("serving", extra={"url": base_url, "data_dir": str(data_dir), "workers": workers,
                                "recovered": recovered, "swept_temp_files": swept,
-                               "token": bool(token)})  # fmt: skip
+                               "token": bool(token), "oidc_issuer": oidc_issuer})  # fmt: skip
     print(
         f"imgpipe is serving on {base_url}  (dashboard: {base_url}/dashboard, "
         f"API docs: {base_url}/docs)",

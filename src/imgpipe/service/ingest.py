@@ -30,8 +30,11 @@ class UploadTicket:
 
 
 class Ingest(ServiceBase):
-    def upload(self, data: bytes, filename: str | None = None) -> ImageRecord:
-        """Validate ``data`` from its header, store it privately and queue it for processing."""
+    def upload(
+        self, data: bytes, filename: str | None = None, uploaded_by: str | None = None
+    ) -> ImageRecord:
+        """Validate ``data`` from its header, store it privately and queue it for processing
+        (``uploaded_by``: the signed-in caller's subject, if any)."""
         cap = self.settings.service.direct_max_bytes
         if len(data) > cap:
             raise TooLargeBytesError(
@@ -49,13 +52,15 @@ class Ingest(ServiceBase):
         self.blobs.put(key, data, info.format.mime, {"filename": name or "", "sha256": sha256})
         record = ImageRecord(id=image_id, status="pending", raw_key=key, created_at=now_iso(),
                              filename=name, content_type=info.format.mime, bytes=len(data),
-                             sha256=sha256)  # fmt: skip
+                             sha256=sha256, uploaded_by=uploaded_by)  # fmt: skip
         self.records.create(record)
         if not self.store_notifies:
             self.queue.send(object_created_event(RAW_BUCKET, key, len(data), sha256))
         return record
 
-    def create_upload(self, filename: str | None, content_type: str, size: int) -> UploadTicket:
+    def create_upload(
+        self, filename: str | None, content_type: str, size: int, uploaded_by: str | None = None
+    ) -> UploadTicket:
         """Grant one presigned-style upload of ``size`` bytes of ``content_type``."""
         if content_type not in ACCEPTED_MIME_TYPES:
             raise UnsupportedTypeError(
@@ -73,7 +78,8 @@ class Ingest(ServiceBase):
                                         self.settings.service.upload_expiry_s)  # fmt: skip
         self.records.create(ImageRecord(id=image_id, status="pending", raw_key=key,
                                         created_at=now_iso(), filename=_clean_filename(filename),
-                                        content_type=content_type))  # fmt: skip
+                                        content_type=content_type,
+                                        uploaded_by=uploaded_by))  # fmt: skip
         return UploadTicket(id=image_id, upload=post)
 
     def claim_upload(self, key: str) -> ImageRecord:

@@ -47,6 +47,11 @@ class HmacUploadSigner:
             raise ValueError("the upload secret must be at least 32 bytes")
         self._secret, self._url, self._clock = secret, url, clock
 
+    def derive(self, purpose: str) -> bytes:
+        """A key for another use of this server's secret (HMAC of ``purpose``): the upload
+        policies' key itself never signs anything else."""
+        return hmac.new(self._secret, purpose.encode(), hashlib.sha256).digest()
+
     def presign_post(
         self, key: str, content_type: str, max_bytes: int, expires_s: int
     ) -> PresignedPost:
