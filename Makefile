@@ -110,7 +110,15 @@ deploy: sam-build  ## sam deploy STACK= REGION= STAGE= [PARAMS="AuthMode=JWT ...
 	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam deploy --config-env ci --stack-name $(STACK) \
 	  --region $(REGION) --parameter-overrides Stage=$(STAGE) $(PARAMS)
 
-test: lint check-aws  ## lint and the AWS checks, then the whole test suite (warnings are errors; no tests collected is a failure)
+# The sign-in test's OpenID provider (oidc-provider from npm, pinned by its package-lock.json);
+# without node/npm the test is skipped with that reason.
+OIDC_DIR := tests/e2e_browser/oidc
+$(OIDC_DIR)/node_modules/.installed: $(OIDC_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the dashboard sign-in test will be skipped"; fi
+
+test: lint check-aws $(OIDC_DIR)/node_modules/.installed  ## lint and the AWS checks, then the whole test suite (warnings are errors; no tests collected is a failure)
 	$(BIN)/python -m pytest
 
 fuzz-api: venv  ## schemathesis (all checks) against a real imgpipe serve for FUZZ_S seconds (default 300)
@@ -133,4 +141,4 @@ bench: venv  ## the CLI as shipped vs naive Pillow, sharp and the floor, then di
 
 clean:  ## remove the venv and generated output
 	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache \
-	  benchmarks/.sharp benchmarks/.venv-lambda benchmarks/peers/node_modules
+	  benchmarks/.sharp benchmarks/.venv-lambda benchmarks/peers/node_modules $(OIDC_DIR)/node_modules

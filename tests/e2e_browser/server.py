@@ -17,14 +17,14 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["HOST", "ServeProcess"]
+__all__ = ["HOST", "ServeProcess", "free_port"]
 
 HOST = "127.0.0.1"
 _START_TIMEOUT_S = 30.0
 _STOP_GRACE_S = 15.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
@@ -36,19 +36,24 @@ class ServeProcess:
     ``token`` if given)."""
 
     def __init__(
-        self, data_dir: Path, log_path: Path, workers: int = 2, token: str | None = None
-    ) -> None:
+        self, data_dir: Path, log_path: Path, workers: int = 2, token: str | None = None,
+        env: dict[str, str] | None = None, port: int | None = None,
+    ) -> None:  # fmt: skip
+        """``env``: more environment for the server (e.g. its OpenID provider); ``port``: a
+        port chosen beforehand (``free_port``), when something must know the URL first."""
         self.data_dir, self.log_path, self.workers = data_dir, log_path, workers
-        self.token = token
+        self.token, self.extra_env = token, dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
+        self.port = port
+        self.url = f"http://{HOST}:{port}" if port else ""
         self.client = httpx.Client(timeout=30, trust_env=False)  # loopback only, no proxies
 
     def start(self) -> ServeProcess:
         """Start the tree; return once ``GET /health`` answers 200."""
-        self.url = f"http://{HOST}:{_free_port()}"
+        self.url = f"http://{HOST}:{self.port or free_port()}"
         port = self.url.rsplit(":", 1)[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMGPIPE_")}
+        env.update(self.extra_env)
         if self.token:
             env["IMGPIPE_API_TOKEN"] = self.token
         command = [sys.executable, "-m", "imgpipe", "serve", "--host", HOST, "--port", port,

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 
 from imgpipe.errors import NotFoundError
 from imgpipe.etags import content_etag, etag_matches
 
-__all__ = ["CONTENT_SECURITY_POLICY", "register_dashboard"]
+__all__ = ["CONTENT_SECURITY_POLICY", "content_policy", "register_dashboard"]
 
 _INDEX = "index.html"
 _CONFIG = "config.json"  # made from the app's settings, not a file
@@ -38,24 +39,40 @@ _CONTENT_TYPES = {
     ".json": "application/json",
 }
 # img-src https: and connect-src https: are for AWS, where renditions redirect to presigned S3
-# URLs and large uploads post their form straight to the bucket.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data: blob: https:",
-    "connect-src 'self' https:",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-])  # fmt: skip
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
+# URLs (or come from the CDN) and large uploads post their form straight to the bucket. With an
+# OpenID provider, its token endpoint's origin is added to connect-src (``content_policy``).
+_POLICY = {
+    "default-src": "'none'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data: blob: https:",
+    "connect-src": "'self' https:",
+    "base-uri": "'none'",
+    "form-action": "'none'",
+    "frame-ancestors": "'none'",
 }
+CONTENT_SECURITY_POLICY = "; ".join(f"{k} {v}" for k, v in _POLICY.items())
+
+
+def content_policy(config: dict[str, Any]) -> str:
+    """The page's Content-Security-Policy: ``CONTENT_SECURITY_POLICY``, plus the OpenID
+    provider's token endpoint (the page posts the PKCE code exchange there)."""
+    policy = dict(_POLICY)
+    token_endpoint = (config.get("oidc") or {}).get("token_endpoint")
+    if token_endpoint:
+        parsed = urlsplit(token_endpoint)
+        policy["connect-src"] += f" {parsed.scheme}://{parsed.netloc}"
+    return "; ".join(f"{k} {v}" for k, v in policy.items())
+
+
+def _security_headers(policy: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +102,17 @@ def register_dashboard(app: FastAPI, config: dict[str, Any]) -> None:
     assets = _load(files("imgpipe") / "dashboard")
     index = assets.pop(_INDEX)
     assets[_CONFIG] = _asset(".json", json.dumps(config, sort_keys=True).encode())
+    security = _security_headers(content_policy(config))
 
     def _send(request: Request, asset: _Asset) -> Response:
-        headers = {**_SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
+        headers = {**security, "ETag": asset.etag, "Cache-Control": "no-cache"}
         if etag_matches(request.headers.get("if-none-match"), asset.etag):
             return Response(status_code=304, headers=headers)
         return Response(asset.text, 200, headers=headers, media_type=asset.content_type)
 
     def _redirect(location: str) -> Response:
         # Relative, so that it also holds behind an API Gateway stage prefix.
-        headers = {"Location": location, **_SECURITY_HEADERS}
+        headers = {"Location": location, **security}
         return Response(status_code=302, headers=headers, media_type="text/plain; charset=utf-8")
 
     @app.get("/", include_in_schema=False)

@@ -1,6 +1,7 @@
 // The imgpipe HTTP API, as the dashboard uses it. URLs are relative to the page's folder, so the
 // dashboard also works behind an API Gateway stage prefix (/prod/dashboard -> /prod/images).
 
+import { authHeaders, unauthorized } from "./auth.js";
 import { safeUrl } from "./dom.js";
 
 /** Largest file sent straight to POST /images (the API's direct upload cap). */
@@ -44,57 +45,23 @@ function errorFrom(status, text, contentType) {
 }
 
 // -- access -----------------------------------------------------------------------------------
-// With `imgpipe serve --token`, every API call carries `Authorization: Bearer <token>`. The token
-// is asked for once (on the first 401) and kept in sessionStorage: it lasts as long as the tab
-// and is never written to disk or sent anywhere but this origin. Rendition URLs come signed in
-// the records, so <img> elements need no header.
+// auth.js owns the credentials; every call goes through `authorized`.
 
-const TOKEN_KEY = "imgpipe.token";
-let askForToken = async () => null;
-
-/** `ask(retry)` shows a prompt and resolves to a token, or null when the user gives up. */
-export function onTokenNeeded(ask) {
-  askForToken = ask;
-}
-
-function storedToken() {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY) || "";
-  } catch {
-    return ""; // storage disabled: the prompt comes back on every page load
-  }
-}
-
-function storeToken(token) {
-  try {
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  } catch {
-    // storage disabled
-  }
-}
-
-/** Forget the token of this tab. */
-export const signOut = () => storeToken("");
-
-const authHeaders = () => (storedToken() ? { Authorization: `Bearer ${storedToken()}` } : {});
-
-/** `send(headers)`; on a 401 ask for a token and send again, until it works or the user stops. */
+/** `send(headers)`; on a 401 let auth.js get new credentials and send again, until it works or
+ * there are none. */
 async function authorized(send) {
   for (let retry = false; ; retry = true) {
     try {
-      return await send(authHeaders());
+      return await send(await authHeaders());
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
-      storeToken("");
-      const token = ((await askForToken(retry)) || "").trim();
-      if (!token) throw error;
-      storeToken(token);
+      if (!(await unauthorized(retry))) throw error;
     }
   }
 }
 
-/** How this deployment wants to be called ({auth: "none" | "token"}); "none" if unknown. */
+/** How this deployment wants to be called ({auth: "none" | "token" | "oidc", oidc?}); "none"
+ * if unknown. */
 export async function loadConfig() {
   try {
     const response = await fetch(apiUrl("dashboard/config.json"), { cache: "no-store" });

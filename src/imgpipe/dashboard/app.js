@@ -6,11 +6,10 @@ import {
   getImage,
   listImages,
   loadConfig,
-  onTokenNeeded,
   reprocessImage,
-  signOut,
   uploadFile,
 } from "./api.js";
+import { authMode, beginSignIn, onTokenNeeded, signOut, startAuth } from "./auth.js";
 import { cardSignature, renderCard, setCardProgress } from "./cards.js";
 import { detailSignature, renderDetail, renderMissing } from "./detail.js";
 import { announce, h } from "./dom.js";
@@ -608,19 +607,29 @@ ui.signInForm.addEventListener("submit", (event) => {
 });
 ui.signInCancel.addEventListener("click", () => ui.signIn.close("cancel"));
 ui.signOut.addEventListener("click", () => {
-  signOut();
-  location.reload();
+  if (!signOut()) location.reload(); // with a provider, signOut leaves for its logout page
 });
 onTokenNeeded(askToken);
 
 // -- start ----------------------------------------------------------------------------------
 
+// First: a sign-in this page came back from (its ?code= must be read before the filters
+// rewrite the query string).
+const failedSignIn = await startAuth(await loadConfig());
 const initial = new URLSearchParams(location.search);
 state.status = STATUSES.includes(initial.get("status")) ? initial.get("status") : "";
 state.tag = (initial.get("tag") || "").slice(0, 128);
 syncFilters();
-loadConfig().then((config) => {
-  ui.signOut.hidden = config.auth !== "token";
-});
-loadPage();
-route();
+ui.signOut.hidden = authMode() === "none";
+if (failedSignIn) {
+  // Back from the provider without a session: say why, and offer to go again (no loop).
+  ui.emptyText.replaceChildren(
+    h("span", {}, `Not signed in: ${failedSignIn}. `),
+    h("button", { type: "button", class: "link-button", id: "sign-in-again",
+      onclick: () => beginSignIn() }, "Sign in again"),
+  );
+  ui.empty.hidden = false;
+} else {
+  loadPage();
+  route();
+}

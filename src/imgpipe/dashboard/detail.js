@@ -64,6 +64,7 @@ function originalFacts(record) {
     ["ICC profile", m.icc_profile || null],
     ["Frames", m.animated ? `${m.frames} (animated)` : null],
     ["Uploaded", formatInstant(record.created_at)],
+    ["Uploaded by", record.uploaded_by || null],
     ["Processed", record.processed_at ? formatInstant(record.processed_at) : null],
     ["SHA-256", record.sha256 ? h("code", { class: "hash", text: record.sha256 }) : null],
   ]);

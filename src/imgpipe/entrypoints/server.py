@@ -123,6 +123,7 @@ class Guard:
         try:
             scope[CLAIMS] = await run_in_threadpool(self.verifier.verify, bearer.decode("latin-1"))
         except UnauthorizedError as refused:
+            log.info("bearer refused", extra={"reason": refused.message, "path": scope["path"]})
             return refused
         return None
 
