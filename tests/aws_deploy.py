@@ -10,7 +10,10 @@ Globals and function variables, resolved) and its role's keys, so a call the tem
 allow fails the test with AccessDenied, and a grant the code never uses is caught by
 test_template's minimal-set test.
 
-What is not made: the HTTP API, log groups, alarms (nothing calls them from the code: logs and
+With AuthMode COGNITO (the default) the user pool, its domain and the dashboard's client are
+made too, so the API function reads the sign-in configuration the template gives it. What is
+not made: the HTTP API and its authorizer (the tests hand the function the verified claims an
+authorizer would), log groups, alarms (nothing calls them from the code: logs and
 EMF metrics go to stdout) and the bucket and queue policies (resource policies, which moto's
 IAM check ignores - see moto_iam_server).
 
@@ -197,6 +200,29 @@ def _table(deployed: Deployed, logical_id: str) -> None:
     stack.resources[f"{logical_id}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
 
+def _user_pool(deployed: Deployed) -> None:
+    """AuthMode COGNITO: the pool, its hosted-UI domain and the dashboard's client."""
+    stack = deployed.stack
+    if not stack.exists("UserPool"):
+        return
+    cognito = deployed.client("cognito-idp")
+    pool = _props(stack, "UserPool")
+    pool_id = cognito.create_user_pool(PoolName=pool["UserPoolName"],
+                                       UsernameAttributes=pool["UsernameAttributes"],
+                                       AdminCreateUserConfig=pool["AdminCreateUserConfig"],
+                                       )["UserPool"]["Id"]  # fmt: skip
+    stack.resources["UserPool"] = pool_id
+    domain = str(_props(stack, "HostedUiDomain")["Domain"])
+    cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
+    stack.resources["HostedUiDomain"] = domain
+    client = _props(stack, "DashboardClient")
+    keys = ("ClientName", "GenerateSecret", "AllowedOAuthFlowsUserPoolClient", "AllowedOAuthFlows",
+            "AllowedOAuthScopes", "SupportedIdentityProviders", "CallbackURLs", "LogoutURLs",
+            "ExplicitAuthFlows")  # fmt: skip
+    made = cognito.create_user_pool_client(UserPoolId=pool_id, **{k: client[k] for k in keys})
+    stack.resources["DashboardClient"] = made["UserPoolClient"]["ClientId"]
+
+
 def _principals(deployed: Deployed) -> None:
     iam, stack = deployed.client("iam"), deployed.stack
     functions = [n for n, r in stack.template["Resources"].items()
@@ -251,5 +277,6 @@ def deploy(visibility_s: int | None = None, **parameters: str) -> Iterator[Deplo
     _bucket(deployed, "RawBucket")
     _bucket(deployed, "ProcessedBucket")
     _table(deployed, "Table")
+    _user_pool(deployed)
     _principals(deployed)
     yield deployed

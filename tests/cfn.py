@@ -2,7 +2,8 @@
 
 ``load_template()`` keeps CloudFormation's short tags as their long forms (``!Ref x`` ->
 ``{"Ref": "x"}``, ``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A", "B"]}``). ``evaluate`` resolves
-``Ref`` (parameters and pseudo parameters), ``Fn::If``/``Equals``/``Not``, ``Fn::Join``,
+``Ref`` (parameters and pseudo parameters), ``Fn::If``/``Equals``/``Not``/``And``/``Or``,
+``Fn::Join``,
 ``Select``, ``Split``, ``Sub`` and the rule function ``EachMemberEquals`` for given parameter
 values - enough to ask "what does this stack look like with AuthMode=JWT". References to
 resources resolve to the values in ``resources`` (``"Name"`` for a Ref, ``"Name.Attribute"``
@@ -102,7 +103,7 @@ class Stack:
             if arg in self.parameters:
                 return self.parameters[arg]
             return self.resources.get(arg, f"<{arg}>")
-        if name == "Condition":
+        if name in ("Condition", "Fn::Condition"):  # the short tag !Condition loads as the latter
             return self.condition(arg)
         if name == "Fn::GetAtt":
             return self.resources.get(".".join(arg), f"<{'.'.join(arg)}>")
@@ -116,6 +117,10 @@ class Stack:
             return self.evaluate(arg[0]) == self.evaluate(arg[1])
         if name == "Fn::Not":
             return not self.evaluate(arg[0])
+        if name == "Fn::And":
+            return all(self.evaluate(a) for a in arg)
+        if name == "Fn::Or":
+            return any(self.evaluate(a) for a in arg)
         if name == "Fn::Join":
             return str(arg[0]).join(str(v) for v in self.evaluate(arg[1]))
         if name == "Fn::Select":

@@ -247,9 +247,10 @@ class FixedTagger:
 
 
 def to_v2_event(method: str, target: str, headers: dict[str, str], body: bytes,
-                source_ip: str = "198.51.100.7") -> dict[str, Any]:  # fmt: skip
+                source_ip: str = "198.51.100.7",
+                claims: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The API Gateway HTTP API payload v2 event for one request (body base64), as the Lambda
-    API function receives it."""
+    API function receives it; ``claims``: what a JWT authorizer verified."""
     path, _, query = target.partition("?")
     params: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
@@ -269,6 +270,7 @@ def to_v2_event(method: str, target: str, headers: dict[str, str], body: bytes,
             "timeEpoch": int(now.timestamp() * 1000),
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": source_ip, "userAgent": headers.get("user-agent", "")},
+            **({"authorizer": {"jwt": {"claims": claims, "scopes": None}}} if claims else {}),
         },
         "body": base64.b64encode(body).decode("ascii") if body else None,
         "isBase64Encoded": bool(body),

@@ -157,10 +157,12 @@ class Deployment:
         return sum(int(v) for v in found["Attributes"].values())
 
     def api(self, method: str, target: str, body: bytes = b"",
-            headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
-        """One request through the API function; the Lambda proxy response."""
+            headers: dict[str, str] | None = None,
+            claims: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        """One request through the API function (``claims``: what the JWT authorizer
+        verified); the Lambda proxy response."""
         event = to_v2_event(method, target, {"host": "api.example", **(headers or {})}, body,
-                            "198.51.100.7")  # fmt: skip
+                            "198.51.100.7", claims)  # fmt: skip
         return self.invoke("ApiFunction", lambda_api.handler, event)
 
     def json(self, method: str, target: str, body: Any = None) -> tuple[int, Any]:
@@ -563,3 +565,32 @@ def test_records_that_would_run_into_the_timeout_are_returned_untried(
 
     deployment.jobs.drain()
     assert {deployment.record(i)["status"] for i in images} == {"processed"}
+
+
+def test_the_dashboard_signs_in_at_the_stacks_user_pool_and_records_the_uploader(
+    deployment: Deployment,
+) -> None:
+    """With the default AuthMode COGNITO, the page's config names the user pool's issuer, the
+    dashboard client and the hosted UI's endpoints; an upload through the authorizer records
+    the token's sub as uploaded_by."""
+    response = deployment.api("GET", "/dashboard/config.json")
+    config = json.loads(base64.b64decode(response["body"]) if response.get("isBase64Encoded")
+                        else response["body"])  # fmt: skip
+    pool = deployment.stack.ref("UserPool")
+    domain = deployment.stack.ref("HostedUiDomain")
+    assert config["auth"] == "oidc"
+    assert (
+        config["oidc"]["issuer"] == f"https://cognito-idp.{aws_deploy.REGION}.amazonaws.com/{pool}"
+    )
+    assert config["oidc"]["client_id"] == deployment.stack.ref("DashboardClient")
+    hosted = f"https://{domain}.auth.{aws_deploy.REGION}.amazoncognito.com"
+    assert config["oidc"]["authorization_endpoint"] == f"{hosted}/oauth2/authorize"
+    assert config["oidc"]["token_endpoint"] == f"{hosted}/oauth2/token"
+    csp = httpx.Headers(response["headers"])["content-security-policy"]
+    assert f"connect-src 'self' https: {hosted}" in csp
+
+    jpeg = {"content-type": "image/jpeg"}
+    upload = deployment.api("POST", "/images", F.noisy_jpeg(), jpeg, claims={"sub": "user-0001"})
+    assert upload["statusCode"] == 202
+    image_id = json.loads(upload["body"])["id"]
+    assert deployment.record(image_id)["uploaded_by"] == "user-0001"

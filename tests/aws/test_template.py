@@ -25,6 +25,7 @@ from starlette.routing import Route
 from cfn import TEMPLATE, Stack, load_template
 from imgpipe.adapters.aws import dynamodb_table
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
+from imgpipe.api.identity import OIDC_ENV
 from imgpipe.api.routes import build_api
 from imgpipe.bootstrap import AWS_ENV
 from imgpipe.service import ImageService
@@ -110,7 +111,8 @@ def test_the_lambda_requirements_are_the_projects_runtime_dependencies() -> None
     declared = _requirement_names(
         [*pyproject["dependencies"], *pyproject["optional-dependencies"]["aws"]]
     )
-    cli_only = {"click", "rich", "pebble", "uvicorn"}  # uvicorn: the local server only
+    # uvicorn and pyjwt: the local server only (on AWS, API Gateway checks the tokens)
+    cli_only = {"click", "rich", "pebble", "uvicorn", "pyjwt"}
     requirements = (ROOT / _function("ApiFunction", "CodeUri") / "requirements.txt").read_text()
     lambda_side = _requirement_names(requirements.splitlines())
     expected = {name: spec for name, spec in declared.items() if name not in cli_only}
@@ -125,7 +127,8 @@ def test_environment_variables_are_exactly_the_ones_build_aws_reads() -> None:
     """Every function gets every IMGPIPE_* name build_aws reads, and no other IMGPIPE_* name."""
     for name in FUNCTIONS:
         names = {k for k in _environment(name) if k.startswith("IMGPIPE_")}
-        assert names == set(AWS_ENV), name
+        sign_in = set(OIDC_ENV) if name == "ApiFunction" else set()  # the dashboard's
+        assert names == set(AWS_ENV) | sign_in, name
 
 
 def test_environment_variables_point_at_the_stacks_resources() -> None:
@@ -164,21 +167,35 @@ def _app_routes() -> set[tuple[str, str]]:
 
 
 def _selected_route(stack: Stack, method: str, path: str) -> dict[str, Any]:
-    """The route API Gateway picks for a request: an exact "METHOD /path" key, else $default.
-    (The template has no parameterised route keys, so exact matching is all it needs.)"""
+    """The route API Gateway picks for a request: an exact "METHOD /path" key, else the
+    longest greedy "METHOD /prefix/{proxy+}" key whose prefix the path extends, else
+    $default."""
     routes = {p["RouteKey"]: p for n, r in _of_type("AWS::ApiGatewayV2::Route").items()
               if stack.exists(n) for p in [stack.evaluate(r["Properties"])]}  # fmt: skip
-    route: dict[str, Any] = routes.get(f"{method} {path}") or routes["$default"]
+    exact: dict[str, Any] | None = routes.get(f"{method} {path}")
+    if exact is not None:
+        return exact
+    greedy = [key for key in routes if key.startswith(f"{method} ") and key.endswith("/{proxy+}")
+              and path.startswith(key[len(method) + 1 : -len("{proxy+}")])
+              and len(path) > len(key) - len(method) - 1 - len("{proxy+}")]  # fmt: skip
+    route: dict[str, Any] = routes[max(greedy, key=len)] if greedy else routes["$default"]
     return route
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("NONE", "NONE"), ("JWT", "JWT"),
-                                                 ("IAM", "AWS_IAM")])  # fmt: skip
-def test_every_route_reaches_the_api_function_and_only_health_is_public(
+# The dashboard's page and files load without a token (the page must load to sign in);
+# /dashboard/ (a redirect to /dashboard) is not among them: a greedy route needs a segment.
+_OPEN = {("GET", "/health"), ("GET", "/"), ("GET", "/dashboard")}
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("NONE", "NONE"), ("JWT", "JWT"), ("IAM", "AWS_IAM"), ("COGNITO", "JWT")],
+)
+def test_every_route_reaches_the_api_function_and_only_health_and_the_page_are_open(
     mode: str, expected: str
 ) -> None:
     """With each AuthMode, every route of the one definition is served by the API function,
-    behind the chosen authorizer - except GET /health, which stays open."""
+    behind the chosen authorizer - except GET /health and the dashboard's page and files."""
     stack = Stack(T, AuthMode=mode, JwtIssuer="https://issuer.example", JwtAudience="client")
     integrations = {n: stack.evaluate(r["Properties"])
                     for n, r in _of_type("AWS::ApiGatewayV2::Integration").items()}  # fmt: skip
@@ -188,30 +205,67 @@ def test_every_route_reaches_the_api_function_and_only_health_is_public(
     routes = _app_routes()
     assert ("GET", "/health") in routes
     assert {("GET", "/"), ("GET", "/docs"), ("GET", "/openapi.json")} <= routes
-    assert any(path.startswith("/dashboard/") for _, path in routes)
+    assert ("GET", "/dashboard/<name>") in routes
     for method, path in routes:
-        route = _selected_route(stack, method, path)
+        route = _selected_route(stack, method, path.replace("<name>", "app.js"))
         assert route["Target"] == "integrations/<ApiIntegration>"
-        public = (method, path) == ("GET", "/health")
+        public = (method, path) in _OPEN or path == "/dashboard/<name>"
         assert route["AuthorizationType"] == ("NONE" if public else expected), (method, path)
         if expected == "JWT" and not public:
             assert route["AuthorizerId"] == "<JwtAuthorizer>"
-    assert stack.exists("JwtAuthorizer") == (mode == "JWT")
+    assert stack.exists("JwtAuthorizer") == (mode in ("JWT", "COGNITO"))
     # Every explicit route is one of the app's (nothing stale, nothing public by accident).
     keys = {r["Properties"]["RouteKey"] for r in _of_type("AWS::ApiGatewayV2::Route").values()}
-    assert keys == {"$default", "GET /health"}
+    assert keys == {"$default", "GET /health", "GET /", "GET /dashboard", "GET /dashboard/{proxy+}"}
 
 
-def test_the_jwt_authorizer_uses_the_issuer_and_audience_parameters() -> None:
-    """JWT mode validates bearer tokens from JwtIssuer for JwtAudience; a rule demands both."""
-    authorizer = Stack(T, AuthMode="JWT").evaluate(_props("JwtAuthorizer"))
-    assert authorizer["AuthorizerType"] == "JWT"
-    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
-    assert T["Resources"]["JwtAuthorizer"]["Properties"]["JwtConfiguration"] == {
-        "Issuer": {"Ref": "JwtIssuer"}, "Audience": {"Ref": "JwtAudience"}}  # fmt: skip
+def test_the_jwt_authorizer_checks_the_stacks_user_pool_or_the_given_issuer() -> None:
+    """COGNITO (the default): tokens of the stack's user pool for its dashboard client; with
+    UserPoolId, that pool and UserPoolClientId; JWT: JwtIssuer for JwtAudience. Rules demand
+    what each needs."""
+    cognito = DEFAULTS.evaluate(_props("JwtAuthorizer"))
+    assert cognito["AuthorizerType"] == "JWT"
+    assert cognito["IdentitySource"] == ["$request.header.Authorization"]
+    assert cognito["JwtConfiguration"] == {
+        "Issuer": "https://cognito-idp.eu-west-1.amazonaws.com/<UserPool>",
+        "Audience": ["<DashboardClient>"]}  # fmt: skip
+    for name in ("UserPool", "HostedUiDomain", "DashboardClient"):
+        assert DEFAULTS.exists(name)
+    own = Stack(T, UserPoolId="eu-west-1_abc", UserPoolClientId="client1", UserPoolDomain="mine")
+    assert own.evaluate(_props("JwtAuthorizer"))["JwtConfiguration"] == {
+        "Issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+        "Audience": ["client1"]}  # fmt: skip
+    assert not own.exists("UserPool")
+    api_env = own.evaluate(_environment("ApiFunction"))
+    assert api_env["IMGPIPE_OIDC_AUTHORIZE_URL"] == \
+        "https://mine.auth.eu-west-1.amazoncognito.com/oauth2/authorize"  # fmt: skip
+    jwt = Stack(T, AuthMode="JWT", JwtIssuer="https://issuer.example", JwtAudience="a,b")
+    assert jwt.evaluate(_props("JwtAuthorizer"))["JwtConfiguration"] == {
+        "Issuer": "https://issuer.example", "Audience": "a,b"}  # fmt: skip
+    assert jwt.evaluate(_environment("ApiFunction"))["IMGPIPE_OIDC_ISSUER"] == ""
     rule = T["Rules"]["JwtNeedsIssuerAndAudience"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWT"]}
     assert len(rule["Assertions"]) == 2
+
+
+def test_the_dashboard_client_is_public_code_flow_back_to_the_dashboard() -> None:
+    """No secret (a browser cannot keep one), code flow only, the dashboard as callback and
+    sign-out URL, admin-created users only, and a NONE stack says it is public."""
+    client = DEFAULTS.evaluate(_props("DashboardClient"))
+    assert client["GenerateSecret"] is False
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert set(client["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
+    assert client["CallbackURLs"] == client["LogoutURLs"] == ["<HttpApi.ApiEndpoint>/dashboard"]
+    pool = DEFAULTS.evaluate(_props("UserPool"))
+    assert pool["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
+    env = DEFAULTS.evaluate(_environment("ApiFunction"))
+    domain = "https://<HostedUiDomain>.auth.eu-west-1.amazoncognito.com"
+    assert env["IMGPIPE_OIDC_TOKEN_URL"] == f"{domain}/oauth2/token"
+    assert env["IMGPIPE_OIDC_CLIENT_ID"] == "<DashboardClient>"
+    outputs = T["Outputs"]
+    assert outputs["Warning"]["Condition"] == "AuthNone"
+    assert Stack(T, AuthMode="NONE").condition("AuthNone")
+    assert not DEFAULTS.condition("AuthNone")
 
 
 def test_the_api_is_throttled_and_invocable_only_by_this_api() -> None:

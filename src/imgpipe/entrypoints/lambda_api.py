@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
+from imgpipe.api.identity import oidc_from_env
 from imgpipe.api.routes import build_api
 from imgpipe.bootstrap import build_aws
 
@@ -31,8 +32,12 @@ logger = Logger(service="imgpipe")
 
 @functools.cache
 def adapter() -> Mangum:
-    """The app bound to the AWS-wired service, behind Mangum; built once per container."""
-    return Mangum(build_api(build_aws().service), lifespan="off")
+    """The app bound to the AWS-wired service, behind Mangum; built once per container. With
+    the template's sign-in variables set (AuthMode COGNITO), the dashboard signs in there; API
+    Gateway has checked every token before the function runs."""
+    oidc = oidc_from_env()
+    app = build_api(build_aws().service, auth="oidc" if oidc else "none", oidc=oidc)
+    return Mangum(app, lifespan="off")
 
 
 @logger.inject_lambda_context(
