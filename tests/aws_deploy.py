@@ -10,6 +10,7 @@ Globals and function variables, resolved) and its role's keys, so a call the tem
 allow fails the test with AccessDenied, and a grant the code never uses is caught by
 test_template's minimal-set test.
 
+The CloudFront distribution is made (renditions bucket as its origin) for its id and domain.
 With AuthMode COGNITO (the default) the user pool, its domain and the dashboard's client are
 made too, so the API function reads the sign-in configuration the template gives it. What is
 not made: the HTTP API and its authorizer (the tests hand the function the verified claims an
@@ -223,6 +224,24 @@ def _user_pool(deployed: Deployed) -> None:
     stack.resources["DashboardClient"] = made["UserPoolClient"]["ClientId"]
 
 
+def _cdn(deployed: Deployed) -> None:
+    """The distribution, with the renditions bucket as its origin (moto serves nothing through
+    it: the tests check the URLs records carry and the invalidations a delete makes)."""
+    cloudfront, stack = deployed.client("cloudfront"), deployed.stack
+    bucket = stack.resources["ProcessedBucket"]
+    made = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": stack.pseudo["AWS::StackName"], "Comment": "imgpipe", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "renditions", "DomainName": f"{bucket}.s3.{REGION}.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "renditions",
+                                 "ViewerProtocolPolicy": "https-only",
+                                 "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"},
+    })["Distribution"]  # fmt: skip
+    stack.resources["Cdn"] = made["Id"]
+    stack.resources["Cdn.DomainName"] = made["DomainName"]
+
+
 def _principals(deployed: Deployed) -> None:
     iam, stack = deployed.client("iam"), deployed.stack
     functions = [n for n, r in stack.template["Resources"].items()
@@ -247,6 +266,8 @@ def _names(stack: Stack) -> None:
                 f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"  # fmt: skip
         elif resource["Type"] == "AWS::Serverless::Function":
             stack.resources[logical_id] = f"{name}-{logical_id}"
+    for name in ("CdnOriginAccess", "RenditionCachePolicy", "RenditionHeaders"):
+        stack.resources[name] = f"{name}-id"
     stack.resources["HttpApi"] = "api0123456"
     stack.resources["HttpApi.ApiEndpoint"] = (
         "https://api0123456.execute-api.us-east-1.amazonaws.com"
@@ -277,6 +298,7 @@ def deploy(visibility_s: int | None = None, **parameters: str) -> Iterator[Deplo
     _bucket(deployed, "RawBucket")
     _bucket(deployed, "ProcessedBucket")
     _table(deployed, "Table")
+    _cdn(deployed)
     _user_pool(deployed)
     _principals(deployed)
     yield deployed

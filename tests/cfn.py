@@ -124,7 +124,10 @@ class Stack:
         if name == "Fn::Join":
             return str(arg[0]).join(str(v) for v in self.evaluate(arg[1]))
         if name == "Fn::Select":
-            return self.evaluate(arg[1])[int(arg[0])]
+            items = self.evaluate(arg[1])
+            index = int(arg[0])
+            # A part of an unresolved value (e.g. the host of "<HttpApi.ApiEndpoint>").
+            return items[index] if index < len(items) else f"<part {index} of {items[0]}>"
         if name == "Fn::Split":
             return str(self.evaluate(arg[1])).split(arg[0])
         if name == "Fn::Sub":

@@ -43,7 +43,15 @@ if TYPE_CHECKING:
     from imgpipe.adapters.aws.s3_blob_store import S3BlobStore
     from imgpipe.adapters.aws.sqs_queue import SqsQueue
 
-__all__ = ["AWS_ENV", "LOCAL_UPLOAD_PATH", "AwsApp", "LocalApp", "build_aws", "build_local"]
+__all__ = [
+    "AWS_ENV",
+    "CDN_ENV",
+    "LOCAL_UPLOAD_PATH",
+    "AwsApp",
+    "LocalApp",
+    "build_aws",
+    "build_local",
+]
 
 LOCAL_UPLOAD_PATH = "/_uploads"
 
@@ -100,6 +108,9 @@ AWS_ENV = (
     "IMGPIPE_STACK",  # the stack's name: the metrics' "stack" dimension (lambda_metrics)
 )
 _AWS_REQUIRED = AWS_ENV[:5]
+# Only the API function has these (template.yaml): where records point rendition URLs, and the
+# distribution a delete invalidates. Without them, records carry API URLs and nothing caches.
+CDN_ENV = ("IMGPIPE_CDN_URL", "IMGPIPE_CDN_DISTRIBUTION")
 _TAGGERS = ("rekognition", "local", "none")
 _CONNECT_TIMEOUT_S = 5
 
@@ -112,6 +123,7 @@ class AwsApp:
     blobs: S3BlobStore
     records: DynamoDbMetadataStore
     queue: SqsQueue
+    cdn_url: str | None = None  # rendition URLs in records: <cdn_url>/processed/<id>/<file>
 
 
 def build_aws(
@@ -171,8 +183,18 @@ def build_aws(
     queue = SqsQueue(sqs, queue_url, dlq_url, max_receives=settings.service.max_receives)
     tagger = _aws_tagger(tagger_name, min_confidence, session, endpoint)
     signer = S3UploadSigner(s3, raw_bucket)
-    service = ImageService(blobs, records, queue, tagger, signer, settings, store_notifies=True)
-    return AwsApp(service=service, blobs=blobs, records=records, queue=queue)
+    cdn_url = env.get("IMGPIPE_CDN_URL", "").strip().rstrip("/") or None
+    distribution = env.get("IMGPIPE_CDN_DISTRIBUTION", "").strip()
+    cdn = None
+    if distribution:
+        from imgpipe.adapters.aws.cloudfront_cdn import CloudFrontCdn  # noqa: PLC0415
+
+        cloudfront = session.client("cloudfront", endpoint_url=endpoint,
+                                    config=_client_config(10))  # fmt: skip
+        cdn = CloudFrontCdn(cloudfront, distribution)
+    service = ImageService(blobs, records, queue, tagger, signer, settings, store_notifies=True,
+                           cdn=cdn)  # fmt: skip
+    return AwsApp(service=service, blobs=blobs, records=records, queue=queue, cdn_url=cdn_url)
 
 
 def _client_config(read_timeout_s: int, attempts: int = 3, signing: str | None = None) -> Config:

@@ -16,6 +16,7 @@ from imgpipe.model import ImageRecord, Message, Page, Status, Tag
 
 __all__ = [
     "BlobStore",
+    "Cdn",
     "MetadataStore",
     "PresignedPost",
     "Queue",
@@ -74,6 +75,17 @@ class BlobStore(Protocol):
         """A time-limited URL that serves ``key`` directly (S3 presigned GET), or ``None`` when
         this store has none - the API then streams the bytes itself."""
         ...
+
+
+class Cdn(Protocol):
+    """A cache in front of the renditions (CloudFront on AWS; none locally).
+
+    Contract: ``invalidate(paths)`` asks the cache to drop ``paths`` (``/processed/<id>/*``);
+    it returns once the request is accepted (the cache forgets within minutes) and raises on
+    failure, so that the caller can retry.
+    """
+
+    def invalidate(self, paths: Sequence[str]) -> None: ...
 
 
 class MetadataStore(Protocol):

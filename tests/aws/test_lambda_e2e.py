@@ -36,6 +36,7 @@ import fixtures as F
 from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
 from imgpipe.errors import EX_ENGINE_BROKEN
+from imgpipe.etags import content_etag
 from imgpipe.testing import to_v2_event
 
 pytestmark = pytest.mark.aws
@@ -594,3 +595,33 @@ def test_the_dashboard_signs_in_at_the_stacks_user_pool_and_records_the_uploader
     assert upload["statusCode"] == 202
     image_id = json.loads(upload["body"])["id"]
     assert deployment.record(image_id)["uploaded_by"] == "user-0001"
+
+
+def test_rendition_urls_point_at_the_cdn_and_a_delete_invalidates_them(
+    deployment: Deployment,
+) -> None:
+    """Records list each rendition as https://<distribution>/processed/<id>/<file>?v=<etag>
+    (the key OAC serves from the bucket, versioned by content); deleting the image asks
+    CloudFront, as the API role, to drop /processed/<id>/*."""
+    image_id = deployment.upload(F.noisy_jpeg())
+    deployment.jobs.drain()
+    record = deployment.record(image_id)
+    domain = deployment.stack.attribute("Cdn", "DomainName")
+    s3 = deployment.s3()
+    for rendition in record["renditions"]:
+        url = httpx.URL(rendition["url"])
+        assert (url.scheme, url.host) == ("https", domain)
+        key = url.path.lstrip("/")
+        assert key.startswith(f"processed/{image_id}/")
+        stored = s3.get_object(Bucket=deployment.stack.ref("ProcessedBucket"), Key=key)
+        assert url.params["v"] == content_etag(stored["Body"].read()).strip('"')  # its bytes
+
+    status, _ = deployment.json("DELETE", f"/images/{image_id}")
+    assert status == 204
+    cloudfront = deployment.stack.client("cloudfront")
+    listed = cloudfront.list_invalidations(DistributionId=deployment.stack.ref("Cdn"))
+    ids = [i["Id"] for i in listed["InvalidationList"].get("Items", [])]
+    assert len(ids) == 1
+    batch = cloudfront.get_invalidation(DistributionId=deployment.stack.ref("Cdn"), Id=ids[0])
+    assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == [
+        f"/processed/{image_id}/*"]  # fmt: skip

@@ -27,7 +27,7 @@ from imgpipe.adapters.aws import dynamodb_table
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 from imgpipe.api.identity import OIDC_ENV
 from imgpipe.api.routes import build_api
-from imgpipe.bootstrap import AWS_ENV
+from imgpipe.bootstrap import AWS_ENV, CDN_ENV
 from imgpipe.service import ImageService
 from imgpipe.settings import Settings
 from imgpipe.testing import FixedTagger, InMemoryBlobStore, InMemoryMetadataStore, InMemoryQueue
@@ -127,8 +127,8 @@ def test_environment_variables_are_exactly_the_ones_build_aws_reads() -> None:
     """Every function gets every IMGPIPE_* name build_aws reads, and no other IMGPIPE_* name."""
     for name in FUNCTIONS:
         names = {k for k in _environment(name) if k.startswith("IMGPIPE_")}
-        sign_in = set(OIDC_ENV) if name == "ApiFunction" else set()  # the dashboard's
-        assert names == set(AWS_ENV) | sign_in, name
+        api_only = set(OIDC_ENV) | set(CDN_ENV) if name == "ApiFunction" else set()
+        assert names == set(AWS_ENV) | api_only, name
 
 
 def test_environment_variables_point_at_the_stacks_resources() -> None:
@@ -255,7 +255,8 @@ def test_the_dashboard_client_is_public_code_flow_back_to_the_dashboard() -> Non
     assert client["GenerateSecret"] is False
     assert client["AllowedOAuthFlows"] == ["code"]
     assert set(client["AllowedOAuthScopes"]) == {"openid", "email", "profile"}
-    assert client["CallbackURLs"] == client["LogoutURLs"] == ["<HttpApi.ApiEndpoint>/dashboard"]
+    assert client["CallbackURLs"] == client["LogoutURLs"] == [
+        "https://<Cdn.DomainName>/dashboard", "<HttpApi.ApiEndpoint>/dashboard"]  # fmt: skip
     pool = DEFAULTS.evaluate(_props("UserPool"))
     assert pool["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
     env = DEFAULTS.evaluate(_environment("ApiFunction"))
@@ -266,6 +267,45 @@ def test_the_dashboard_client_is_public_code_flow_back_to_the_dashboard() -> Non
     assert outputs["Warning"]["Condition"] == "AuthNone"
     assert Stack(T, AuthMode="NONE").condition("AuthNone")
     assert not DEFAULTS.condition("AuthNone")
+
+
+def test_renditions_come_from_the_cdn_through_origin_access_control() -> None:
+    """/processed/* is the private bucket through OAC (HTTPS only, cached a year, keyed on the
+    ?v= version alone, immutable Cache-Control); every other path is the API, uncached, with
+    the viewer's headers; only this distribution may read the bucket; the raw bucket's CORS
+    lets the CDN's origin post upload forms; Origin Shield is a parameter."""
+    cdn = DEFAULTS.evaluate(_props("Cdn"))["DistributionConfig"]
+    origins = {o["Id"]: o for o in cdn["Origins"]}
+    assert origins["renditions"]["DomainName"] == "<ProcessedBucket.RegionalDomainName>"
+    assert origins["renditions"]["OriginAccessControlId"] == "<CdnOriginAccess.Id>"
+    assert "OriginShield" not in origins["renditions"]
+    shielded = Stack(T, CdnOriginShield="true").evaluate(_props("Cdn"))["DistributionConfig"]
+    assert shielded["Origins"][0]["OriginShield"]["Enabled"] is True
+    assert origins["api"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    (renditions,) = cdn["CacheBehaviors"]
+    assert (renditions["PathPattern"], renditions["TargetOriginId"]) == ("/processed/*",
+                                                                         "renditions")  # fmt: skip
+    assert renditions["ViewerProtocolPolicy"] == "https-only"
+    assert renditions["AllowedMethods"] == ["GET", "HEAD"]
+    assert cdn["DefaultCacheBehavior"]["TargetOriginId"] == "api"
+    assert cdn["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    policy = DEFAULTS.evaluate(_props("RenditionCachePolicy"))["CachePolicyConfig"]
+    keyed = policy["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"]
+    assert keyed == {"QueryStringBehavior": "whitelist", "QueryStrings": ["v"]}
+    assert policy["DefaultTTL"] == policy["MaxTTL"] == 365 * 24 * 3600
+    headers = DEFAULTS.evaluate(_props("RenditionHeaders"))["ResponseHeadersPolicyConfig"]
+    assert "immutable" in headers["CustomHeadersConfig"]["Items"][0]["Value"]
+    statements = DEFAULTS.evaluate(_props("ProcessedBucketPolicy"))["PolicyDocument"]["Statement"]
+    (oac,) = [st for st in statements if st["Effect"] == "Allow"]
+    assert oac["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert (oac["Action"], oac["Resource"]) == ("s3:GetObject", RENDITIONS)
+    assert oac["Condition"] == {"StringEquals": {
+        "AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/<Cdn>"}}  # fmt: skip
+    cors = DEFAULTS.evaluate(_props("RawBucket"))["CorsConfiguration"]["CorsRules"][0]
+    assert "https://<Cdn.DomainName>" in cors["AllowedOrigins"]
+    env = DEFAULTS.evaluate(_environment("ApiFunction"))
+    assert (env["IMGPIPE_CDN_URL"], env["IMGPIPE_CDN_DISTRIBUTION"]) == (
+        "https://<Cdn.DomainName>", "<Cdn>")  # fmt: skip
 
 
 def test_the_api_is_throttled_and_invocable_only_by_this_api() -> None:
@@ -304,6 +344,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
                                          "Query") for r in (TABLE, INDEXES)},
         ("sqs:SendMessage", "<JobsQueue.Arn>"), ("sqs:GetQueueAttributes", "<JobsQueue.Arn>"),
         ("sqs:GetQueueAttributes", "<DeadLetterQueue.Arn>"),
+        ("cloudfront:CreateInvalidation", "arn:aws:cloudfront::123456789012:distribution/<Cdn>"),
     },
     "ProcessorRole": {
         *{(a, "<ProcessorLogGroup.Arn>") for a in LOGS},

@@ -145,18 +145,25 @@ def error_response(error: ImgpipeError, headers: dict[str, str] | None = None) -
     return JSONResponse({"error": error.to_dict()}, error.http_status, headers=headers)
 
 
-def present(record: ImageRecord, signer: UrlSigner | None = None) -> ImageOut:
-    """The public view of a record: rendition URLs instead of storage keys (signed when the API
-    needs a token, so that they load in an ``<img>``)."""
+def present(
+    record: ImageRecord, signer: UrlSigner | None = None, cdn_url: str | None = None
+) -> ImageOut:
+    """The public view of a record: rendition URLs instead of storage keys - on the CDN
+    (``<cdn_url>/processed/<id>/<file>?v=<etag>``: a new URL for new bytes, so it may be cached
+    for good), else this API's rendition route, signed when the API needs a token, so that
+    either loads in an ``<img>``."""
     base = f"/images/{record.id}"
 
-    def url(key: str) -> str:
+    def url(rendition: dict[str, Any]) -> str:
+        key = rendition["key"]
+        if cdn_url is not None:
+            return f"{cdn_url}/{key}?v={rendition.get('etag') or record.processed_at or ''}"
         path = f"{base}/renditions/{key.rsplit('/', 1)[1]}"
         return signer.sign(path) if signer is not None else path
 
     renditions = [
         RenditionOut(name=r["name"], format=r["format"], width=r["width"], height=r["height"],
-                     bytes=r["bytes"], url=url(r["key"]))
+                     bytes=r["bytes"], url=url(r))
         for r in record.renditions
     ]  # fmt: skip
     return ImageOut(
@@ -211,12 +218,13 @@ def build_api(  # noqa: PLR0915 - the one route list
     auth: AuthMode = "none",
     signer: UrlSigner | None = None,
     oidc: OidcClient | None = None,
+    cdn_url: str | None = None,
 ) -> FastAPI:
     """The app with every route bound to ``service``.
 
     ``auth`` is what the dashboard must do to call the API (told by ``/dashboard/config.json``,
     with the provider's endpoints from ``oidc`` when it signs in); ``signer``, when given,
-    signs the rendition URLs in every record."""
+    signs the rendition URLs in every record; ``cdn_url`` points them at the CDN instead."""
     if (auth == "oidc") != (oidc is not None):
         raise ValueError("auth 'oidc' and an OidcClient go together")
     app = FastAPI(title="imgpipe", version=__version__, docs_url=None, redoc_url=None,
@@ -312,13 +320,13 @@ def build_api(  # noqa: PLR0915 - the one route list
         except ValueError as exc:
             raise InvalidRequestError("invalid cursor") from exc
         return ImageList(
-            items=[present(r, signer) for r in page.items], next_cursor=page.next_cursor
+            items=[present(r, signer, cdn_url) for r in page.items], next_cursor=page.next_cursor
         )
 
     @app.get("/images/{image_id}", summary="One image's record",
              responses=_errors(*_COMMON, 404))  # fmt: skip
     def get_image(image_id: str) -> ImageOut:
-        return present(service.get(_image_id(image_id)), signer)
+        return present(service.get(_image_id(image_id)), signer, cdn_url)
 
     @app.get(
         "/images/{image_id}/renditions/{filename}",

@@ -35,8 +35,8 @@ def adapter() -> Mangum:
     """The app bound to the AWS-wired service, behind Mangum; built once per container. With
     the template's sign-in variables set (AuthMode COGNITO), the dashboard signs in there; API
     Gateway has checked every token before the function runs."""
-    oidc = oidc_from_env()
-    app = build_api(build_aws().service, auth="oidc" if oidc else "none", oidc=oidc)
+    oidc, aws = oidc_from_env(), build_aws()
+    app = build_api(aws.service, auth="oidc" if oidc else "none", oidc=oidc, cdn_url=aws.cdn_url)
     return Mangum(app, lifespan="off")
 
 

@@ -11,7 +11,7 @@ from imgpipe.errors import ConflictError, ImgpipeError, NotFoundError
 from imgpipe.events import object_created_event, parse_event
 from imgpipe.keys import PROCESSED_PREFIX
 from imgpipe.model import ImageRecord, Status, utc_iso
-from imgpipe.ports import BlobStore, MetadataStore, Queue, Tagger, UploadSigner
+from imgpipe.ports import BlobStore, Cdn, MetadataStore, Queue, Tagger, UploadSigner
 from imgpipe.settings import Settings
 
 __all__ = ["PROCESSABLE", "RAW_BUCKET", "RENDITION_TYPES", "ServiceBase", "now_iso", "raw_keys"]
@@ -47,12 +47,14 @@ class ServiceBase:
         signer: UploadSigner,
         settings: Settings,
         store_notifies: bool = False,
+        cdn: Cdn | None = None,
     ) -> None:
         """``store_notifies``: the blob store announces new raw objects to the queue itself
-        (S3 event notifications); otherwise ``upload`` sends the event (local mode)."""
+        (S3 event notifications); otherwise ``upload`` sends the event (local mode). ``cdn``:
+        the cache in front of the renditions, told when an image is deleted."""
         self.blobs, self.records, self.queue = blobs, records, queue
         self.tagger, self.signer, self.settings = tagger, signer, settings
-        self.store_notifies = store_notifies
+        self.store_notifies, self.cdn = store_notifies, cdn
 
     def get(self, image_id: str) -> ImageRecord:
         record = self.records.get(image_id)

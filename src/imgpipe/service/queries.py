@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from imgpipe.errors import NotFoundError
 from imgpipe.etags import content_etag
-from imgpipe.keys import raw_key
+from imgpipe.keys import PROCESSED_PREFIX, raw_key
 from imgpipe.model import TERMINAL, ImageRecord, Page, Status
 from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase
 
@@ -48,7 +48,8 @@ class Queries(ServiceBase):
         return Delivery(content_type=content_type, etag=etag, data=data)
 
     def delete(self, image_id: str) -> None:
-        """Remove the raw object, every rendition and the record; idempotent."""
+        """Remove the raw object, every rendition and the record, and drop the renditions from
+        the CDN; idempotent (a retry after a failed invalidation invalidates again)."""
         record = self.records.get(image_id)
         if record is not None:
             for rendition in record.renditions:
@@ -56,6 +57,8 @@ class Queries(ServiceBase):
         self._remove_renditions(image_id)
         self.blobs.delete(raw_key(image_id))
         self.records.delete(image_id)
+        if self.cdn is not None:
+            self.cdn.invalidate([f"/{PROCESSED_PREFIX}{image_id}/*"])
 
     def reprocess(self, image_id: str) -> ImageRecord:
         """Run processing again (e.g. after the presets changed), as a new generation: jobs and
