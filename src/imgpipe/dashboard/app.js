@@ -1,28 +1,28 @@
-// The dashboard: gallery, filters, uploads, polling and the detail view, over the imgpipe API.
+// The dashboard over the imgpipe API: this module draws the gallery and wires the parts -
+// store.js (state and tag counts), auth.js (sign-in), uploads.js, polling.js, filters.js and
+// router.js (the detail view).
 
-import {
-  ApiError,
-  deleteImage,
-  getImage,
-  listImages,
-  loadConfig,
-  reprocessImage,
-  uploadFile,
-} from "./api.js";
+import { listImages, loadConfig } from "./api.js";
 import { authMode, beginSignIn, onTokenNeeded, signOut, startAuth } from "./auth.js";
-import { cardSignature, renderCard, setCardProgress } from "./cards.js";
-import { detailSignature, renderDetail, renderMissing } from "./detail.js";
+import { cardSignature, renderCard } from "./cards.js";
 import { announce, h } from "./dom.js";
-import { plainError } from "./format.js";
+import { setFilters, setupFilters, syncFilters } from "./filters.js";
+import { POLL_FIRST_MS, schedulePoll, startPolling } from "./polling.js";
+import { route, setupRouter, showDetail } from "./router.js";
+import {
+  dropEntry,
+  entryFor,
+  isLocal,
+  keepEntry,
+  setRecord,
+  STATUSES,
+  state,
+  tagsByUse,
+  TERMINAL,
+} from "./store.js";
+import { setupUploads } from "./uploads.js";
 
 const PAGE_SIZE = 24;
-const PARALLEL_UPLOADS = 3;
-const PARALLEL_POLLS = 4;
-const POLL_FIRST_MS = 700;
-const POLL_MAX_MS = 10000;
-const STATUSES = ["pending", "processing", "processed", "rejected", "failed"];
-const TERMINAL = new Set(["processed", "rejected", "failed"]);
-const ID_PATTERN = /^[0-9a-zA-Z_-]{1,64}$/;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -57,33 +57,7 @@ const ui = {
   signOut: $("sign-out"),
 };
 
-const state = {
-  status: "",
-  tag: "",
-  cursor: null,
-  hasMore: false,
-  loading: false,
-  generation: 0,
-  entries: new Map(), // key -> entry; a server record's key is its id
-  uploads: [], // entries waiting for an upload slot
-  uploading: 0,
-  polling: 0,
-  tags: new Map(), // tag name -> how many loaded images carry it
-  openId: null,
-  openSignature: null,
-  uploadSerial: 0,
-};
-
 // -- entries and cards ----------------------------------------------------------------------
-
-function entryFor(id) {
-  for (const entry of state.entries.values()) if (entry.id === id) return entry;
-  return null;
-}
-
-function isLocal(entry) {
-  return Boolean(entry.upload && entry.upload.phase !== "done");
-}
 
 function draw(entry) {
   const signature = cardSignature(entry);
@@ -97,7 +71,7 @@ function draw(entry) {
 }
 
 function addEntry(entry, { prepend }) {
-  state.entries.set(entry.key, entry);
+  keepEntry(entry);
   draw(entry);
   if (prepend) ui.gallery.prepend(entry.el);
   else ui.gallery.append(entry.el);
@@ -105,16 +79,8 @@ function addEntry(entry, { prepend }) {
 
 function removeEntry(entry) {
   entry.el?.remove();
-  state.entries.delete(entry.key);
+  dropEntry(entry);
   refreshSummary();
-}
-
-function countTags(record, delta) {
-  for (const tag of record?.tags || []) {
-    const count = (state.tags.get(tag.name) || 0) + delta;
-    if (count > 0) state.tags.set(tag.name, count);
-    else state.tags.delete(tag.name);
-  }
 }
 
 /** Take in a fresh record from the server: update its entry (and the detail view) or add one. */
@@ -125,12 +91,11 @@ function receive(record, { prepend = false } = {}) {
     entry = { key: record.id, id: record.id, record };
     addEntry(entry, { prepend });
   } else {
-    countTags(entry.record, -1);
-    entry.record = record;
+    setRecord(entry, record);
+    keepEntry(entry); // an upload that just got its id
     draw(entry);
   }
-  countTags(record, +1);
-  // Poll soon after a change of status; otherwise `poll` backs off by itself.
+  // Poll soon after a change of status; otherwise polling backs off by itself.
   if (!TERMINAL.has(record.status) && record.status !== before) schedulePoll(entry, POLL_FIRST_MS);
   if (state.openId === record.id) showDetail(record);
   refreshSummary();
@@ -149,8 +114,7 @@ function refreshSummary() {
     ? "Loading…"
     : `${records} image${records === 1 ? "" : "s"}${state.hasMore ? " so far" : ""}`;
   ui.more.hidden = !state.hasMore;
-  const names = [...state.tags.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  const options = names.slice(0, 100).map(([name]) => h("option", { value: name }));
+  const options = tagsByUse().slice(0, 100).map((name) => h("option", { value: name }));
   ui.suggestions.replaceChildren(...options);
 }
 
@@ -160,10 +124,7 @@ async function loadPage({ reset = false } = {}) {
   if (reset) {
     state.generation += 1;
     for (const entry of [...state.entries.values()]) {
-      if (!isLocal(entry)) {
-        countTags(entry.record, -1);
-        removeEntry(entry);
-      }
+      if (!isLocal(entry)) removeEntry(entry);
     }
     state.cursor = null;
     state.hasMore = false;
@@ -213,183 +174,6 @@ function recheckEnd() {
 }
 ui.more.addEventListener("click", () => loadPage());
 
-// -- polling records that are not finished --------------------------------------------------
-
-function schedulePoll(entry, delay) {
-  entry.pollDelay = delay;
-  entry.pollAt = Date.now() + delay;
-}
-
-async function poll(entry) {
-  state.polling += 1;
-  entry.polling = true;
-  try {
-    const record = await getImage(entry.id);
-    if (state.entries.get(entry.key) === entry) receive(record);
-    if (!TERMINAL.has(record.status)) {
-      schedulePoll(entry, Math.min(POLL_MAX_MS, entry.pollDelay * 1.5));
-    }
-  } catch (error) {
-    if (error instanceof ApiError && error.code === "not_found") removeEntry(entry);
-    else schedulePoll(entry, POLL_MAX_MS);
-  } finally {
-    entry.polling = false;
-    state.polling -= 1;
-  }
-}
-
-setInterval(() => {
-  const now = Date.now();
-  for (const entry of state.entries.values()) {
-    if (state.polling >= PARALLEL_POLLS) return;
-    const due = entry.id && entry.record && !isLocal(entry) && entry.pollAt <= now;
-    if (due && !entry.polling && !TERMINAL.has(entry.record.status)) poll(entry);
-  }
-}, 250);
-
-// -- uploads --------------------------------------------------------------------------------
-
-function queueFiles(fileList) {
-  const files = [...fileList];
-  if (!files.length) return;
-  for (const file of files) {
-    state.uploadSerial += 1;
-    const entry = { key: `upload-${state.uploadSerial}`, id: null, record: null };
-    entry.upload = { file, phase: "uploading", error: null };
-    addEntry(entry, { prepend: true });
-    state.uploads.push(entry);
-  }
-  announce(`Uploading ${files.length} file${files.length === 1 ? "" : "s"}`);
-  refreshSummary();
-  pumpUploads();
-}
-
-function pumpUploads() {
-  while (state.uploading < PARALLEL_UPLOADS && state.uploads.length) {
-    const entry = state.uploads.shift();
-    state.uploading += 1;
-    upload(entry).finally(() => {
-      state.uploading -= 1;
-      pumpUploads();
-    });
-  }
-}
-
-async function upload(entry) {
-  const { file } = entry.upload;
-  try {
-    const id = await uploadFile(file, {
-      onProgress: (fraction) => setCardProgress(entry, fraction),
-      onGranted: (grantedId) => {
-        entry.id = grantedId;
-      },
-    });
-    const twin = entryFor(id);
-    if (twin && twin !== entry) removeEntry(twin); // a reload listed it while bytes were in flight
-    state.entries.delete(entry.key);
-    entry.key = id;
-    entry.id = id;
-    entry.upload.phase = "done";
-    state.entries.set(id, entry);
-    receive({ id, status: "pending", filename: file.name, created_at: new Date().toISOString() });
-  } catch (error) {
-    const code = error instanceof ApiError ? error.code : "internal";
-    entry.id = null;
-    entry.upload.phase = "error";
-    entry.upload.error = { code, message: error.message };
-    draw(entry);
-    announce(`${file.name} was refused: ${plainError(entry.upload.error)}`);
-  }
-}
-
-ui.pick.addEventListener("click", () => ui.fileInput.click());
-ui.fileInput.addEventListener("change", () => {
-  queueFiles(ui.fileInput.files);
-  ui.fileInput.value = "";
-});
-
-let dragDepth = 0;
-const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
-document.addEventListener("dragenter", (event) => {
-  if (!hasFiles(event)) return;
-  dragDepth += 1;
-  document.body.classList.add("dragging");
-});
-document.addEventListener("dragleave", (event) => {
-  if (!hasFiles(event)) return;
-  dragDepth = Math.max(0, dragDepth - 1);
-  if (!dragDepth) document.body.classList.remove("dragging");
-});
-document.addEventListener("dragover", (event) => {
-  if (hasFiles(event)) event.preventDefault();
-});
-document.addEventListener("drop", (event) => {
-  if (!hasFiles(event)) return;
-  event.preventDefault();
-  dragDepth = 0;
-  document.body.classList.remove("dragging");
-  queueFiles(event.dataTransfer.files);
-});
-document.addEventListener("paste", (event) => {
-  const files = event.clipboardData?.files;
-  if (files?.length) queueFiles(files);
-});
-
-// -- filters --------------------------------------------------------------------------------
-
-function syncFilters() {
-  for (const button of ui.statusFilter.querySelectorAll("button")) {
-    button.setAttribute("aria-pressed", String(button.dataset.status === state.status));
-  }
-  ui.activeTag.hidden = !state.tag;
-  ui.activeTagName.textContent = state.tag;
-  if (document.activeElement !== ui.search) ui.search.value = state.tag;
-  const query = new URLSearchParams();
-  if (state.status) query.set("status", state.status);
-  if (state.tag) query.set("tag", state.tag);
-  const search = query.toString() ? `?${query}` : "";
-  history.replaceState(history.state, "", `${location.pathname}${search}${location.hash}`);
-}
-
-function setFilters({ status = state.status, tag = state.tag }) {
-  if (status === state.status && tag === state.tag) return;
-  state.status = status;
-  state.tag = tag;
-  syncFilters();
-  loadPage({ reset: true });
-}
-
-/** The tag a search means: an exact tag, the only tag containing the text, or the text. */
-function resolveTag(text) {
-  const wanted = text.trim().toLowerCase();
-  if (!wanted || state.tags.has(wanted)) return wanted;
-  const matches = [...state.tags.keys()].filter((name) => name.includes(wanted));
-  return matches.length === 1 ? matches[0] : wanted;
-}
-
-ui.statusFilter.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-status]");
-  if (button) setFilters({ status: button.dataset.status });
-});
-ui.searchForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const tag = resolveTag(ui.search.value);
-  ui.search.value = tag;
-  setFilters({ tag });
-});
-ui.search.addEventListener("input", (event) => {
-  const value = ui.search.value.trim().toLowerCase();
-  if (!value && state.tag) setFilters({ tag: "" });
-  else if (event.inputType === "insertReplacementText" && state.tags.has(value)) {
-    setFilters({ tag: value }); // a suggestion was picked
-  }
-});
-$("clear-tag").addEventListener("click", () => {
-  ui.search.value = "";
-  setFilters({ tag: "" });
-});
-ui.clearFilters.addEventListener("click", () => setFilters({ status: "", tag: "" }));
-
 // -- keyboard -------------------------------------------------------------------------------
 
 document.addEventListener("keydown", (event) => {
@@ -429,159 +213,6 @@ ui.gallery.addEventListener("keydown", (event) => {
   }
 });
 
-// -- the detail view ------------------------------------------------------------------------
-
-const actions = {
-  onTag(tag) {
-    closeDetail();
-    setFilters({ tag });
-  },
-  async onDelete(record) {
-    const name = record.filename || record.id;
-    const ok = await confirmAction({
-      title: `Delete ${name}?`,
-      text: "The original, every rendition and the record are removed. This cannot be undone.",
-      confirm: "Delete",
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      await deleteImage(record.id);
-    } catch (error) {
-      announce(`Could not delete ${name}: ${error.message}`);
-      return;
-    }
-    const entry = entryFor(record.id);
-    if (entry) {
-      countTags(entry.record, -1);
-      removeEntry(entry);
-    }
-    closeDetail();
-    announce(`Deleted ${name}`);
-  },
-  async onReprocess(record) {
-    const name = record.filename || record.id;
-    const ok = await confirmAction({
-      title: `Process ${name} again?`,
-      text: "Its renditions, metadata and tags are made again with the current settings.",
-      confirm: "Reprocess",
-    });
-    if (!ok) return;
-    try {
-      const accepted = await reprocessImage(record.id);
-      receive({ ...record, status: accepted.status, error: null });
-      announce(`${name} is queued for processing`);
-    } catch (error) {
-      announce(`Could not reprocess ${name}: ${error.message}`);
-    }
-  },
-};
-
-function showDetail(record) {
-  const signature = detailSignature(record);
-  if (state.openSignature === signature) return;
-  const rawOpen = ui.detailBody.querySelector("details.raw")?.open;
-  renderDetail(ui.detailBody, record, actions);
-  if (rawOpen) ui.detailBody.querySelector("details.raw").open = true;
-  state.openSignature = signature;
-}
-
-async function openDetail(id) {
-  if (state.openId === id && ui.detail.open) return;
-  state.openId = id;
-  state.openSignature = null;
-  const known = entryFor(id)?.record;
-  if (known && TERMINAL.has(known.status)) showDetail(known);
-  else ui.detailBody.replaceChildren(h("p", { class: "notice", text: "Loading…" }));
-  if (!ui.detail.open) ui.detail.showModal();
-  ui.detail.focus();
-  try {
-    const record = await getImage(id);
-    if (state.openId === id) receive(record);
-    if (state.openId === id) showDetail(record);
-  } catch (error) {
-    if (state.openId !== id) return;
-    if (error instanceof ApiError && error.code === "not_found") renderMissing(ui.detailBody, id);
-    else {
-      const text = `Could not load: ${error.message}`;
-      ui.detailBody.replaceChildren(h("p", { class: "notice", text }));
-    }
-  }
-}
-
-function detailIdFromUrl() {
-  const match = /^#\/images\/([^/]+)$/.exec(location.hash);
-  const id = match ? decodeURIComponent(match[1]) : null;
-  return id && ID_PATTERN.test(id) ? id : null;
-}
-
-function route() {
-  const id = detailIdFromUrl();
-  if (id) openDetail(id);
-  else hideDetail();
-}
-
-/** Close the dialog and put the focus back on the card it came from, there and then (the
- * dialog's own close event comes a task later, when the user may already be elsewhere). */
-function hideDetail() {
-  if (!ui.detail.open) return;
-  const id = state.openId;
-  ui.detail.close();
-  state.openId = null;
-  state.openSignature = null;
-  const card = id && entryFor(id)?.el?.querySelector("a");
-  if (card) card.focus();
-  else ui.gallery.focus(); // the image is gone: stay near where it was
-}
-
-/** Leave the detail view: back through the entries this page pushed, else tidy the URL. */
-function closeDetail() {
-  const depth = history.state?.detailDepth || 0;
-  hideDetail();
-  if (depth > 0) history.go(-depth);
-  else if (location.hash) history.replaceState(null, "", `${location.pathname}${location.search}`);
-}
-
-// Links to a detail view push a history entry (the back button closes the view again).
-document.addEventListener("click", (event) => {
-  const link = event.target.closest('a[href^="#/images/"]');
-  const modified = event.metaKey || event.ctrlKey || event.shiftKey || event.altKey;
-  if (!link || event.button !== 0 || modified) return; // new tabs and windows: the browser's
-  event.preventDefault();
-  const depth = (history.state?.detailDepth || 0) + 1;
-  history.pushState({ detailDepth: depth }, "", link.getAttribute("href"));
-  route();
-});
-window.addEventListener("popstate", route);
-window.addEventListener("hashchange", route);
-
-ui.detail.addEventListener("click", (event) => {
-  // A click on the backdrop (the dialog itself, outside its content) or a close button.
-  if (event.target === ui.detail || event.target.closest("[data-close]")) closeDetail();
-});
-ui.detail.addEventListener("cancel", (event) => {
-  event.preventDefault(); // Escape: close through the history like every other way out
-  closeDetail();
-});
-
-// -- confirmation ---------------------------------------------------------------------------
-
-function confirmAction({ title, text, confirm, danger = false }) {
-  ui.confirmTitle.textContent = title;
-  ui.confirmText.textContent = text;
-  ui.confirmOk.textContent = confirm;
-  ui.confirmOk.classList.toggle("button-danger", danger);
-  ui.confirm.returnValue = "";
-  ui.confirm.showModal();
-  ui.confirmCancel.focus();
-  return new Promise((resolve) => {
-    const done = () => resolve(ui.confirm.returnValue === "ok");
-    ui.confirm.addEventListener("close", done, { once: true });
-  });
-}
-ui.confirmOk.addEventListener("click", () => ui.confirm.close("ok"));
-ui.confirmCancel.addEventListener("click", () => ui.confirm.close("cancel"));
-
 // -- access token ---------------------------------------------------------------------------
 
 let pendingSignIn = null; // every call that got a 401 waits for the same answer
@@ -613,6 +244,10 @@ onTokenNeeded(askToken);
 
 // -- start ----------------------------------------------------------------------------------
 
+setupUploads({ ui, addEntry, draw, receive, removeEntry, refreshSummary });
+setupFilters({ ui, reload: () => loadPage({ reset: true }) });
+setupRouter({ ui, receive, removeEntry, setFilters });
+startPolling({ receive, removeEntry });
 // First: a sign-in this page came back from (its ?code= must be read before the filters
 // rewrite the query string).
 const failedSignIn = await startAuth(await loadConfig());
