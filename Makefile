@@ -55,8 +55,15 @@ $(STAMP): pyproject.toml uv.lock | $(UV_BIN)
 	$(UV_SYNC) --extra dev --extra aws
 	@touch $(STAMP) $(RUNTIME)
 
-lock: $(UV_BIN)  ## re-resolve uv.lock after changing the dependencies in pyproject.toml
+# What the Lambda functions get: exactly the locked versions (with hashes) of the runtime
+# dependencies and the aws extra, less what only the local server and CLI use. sam build
+# installs it; tests/aws/test_template.py fails when it drifts from uv.lock.
+LAMBDA_EXPORT := $(UV_BIN) export --frozen --quiet --format requirements-txt --no-dev --extra aws \
+  --no-emit-project --prune click --prune rich --prune pebble --prune uvicorn --prune pyjwt
+
+lock: $(UV_BIN)  ## re-resolve uv.lock after changing pyproject.toml; re-export src/requirements.txt
 	$(UV_BIN) lock
+	$(LAMBDA_EXPORT) --output-file src/requirements.txt
 
 tools: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## sam, cfn-lint, checkov, actionlint in .venv-tools
 

@@ -104,20 +104,34 @@ def _requirement_names(lines: list[str]) -> dict[str, str]:
     return found
 
 
-def test_the_lambda_requirements_are_the_projects_runtime_dependencies() -> None:
-    """src/requirements.txt (what sam build installs) has pyproject's runtime dependencies and
-    the aws extra with the same specifiers, less the CLI-only ones."""
+def test_the_lambda_requirements_are_exactly_the_lock() -> None:
+    """src/requirements.txt (what sam build installs) is uv.lock's export - every runtime
+    dependency and the aws extra pinned with hashes, so the artifact deployed is the one
+    tested - less the local server's and CLI's own packages."""
+    uv = ROOT / ".venv-tools" / "uv" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("uv is installed by make venv into .venv-tools/uv")
+    command = re.search(r"^LAMBDA_EXPORT := (.+?)(?<!\\)$", (ROOT / "Makefile").read_text(),
+                        re.MULTILINE | re.DOTALL)  # fmt: skip
+    assert command is not None
+    arguments = command.group(1).replace("\\\n", " ").replace("$(UV_BIN)", str(uv)).split()
+    exported = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, check=True,
+                              timeout=120).stdout  # fmt: skip
+    requirements = (ROOT / _function("ApiFunction", "CodeUri") / "requirements.txt").read_text()
+
+    def pins(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
+
+    assert pins(requirements) == pins(exported), "run make lock"
+    pinned = _requirement_names(pins(requirements))
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = _requirement_names(
         [*pyproject["dependencies"], *pyproject["optional-dependencies"]["aws"]]
     )
-    # uvicorn and pyjwt: the local server only (on AWS, API Gateway checks the tokens)
-    cli_only = {"click", "rich", "pebble", "uvicorn", "pyjwt"}
-    requirements = (ROOT / _function("ApiFunction", "CodeUri") / "requirements.txt").read_text()
-    lambda_side = _requirement_names(requirements.splitlines())
-    expected = {name: spec for name, spec in declared.items() if name not in cli_only}
-    assert {name: lambda_side.get(name) for name in expected} == expected
-    assert set(lambda_side) - set(expected) == {"aws-xray-sdk"}  # the optional tracer's SDK
+    local_only = {"click", "rich", "pebble", "uvicorn", "pyjwt"}
+    assert set(declared) - local_only <= set(pinned)
+    assert not local_only & set(pinned)
+    assert all("==" in spec for spec in pinned.values())
 
 
 # -- environment --------------------------------------------------------------------------
