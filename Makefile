@@ -23,7 +23,7 @@ PORT   ?= 8080
 DATA   ?= imgpipe-data
 
 .DEFAULT_GOAL := help
-.PHONY: help venv runtime lock tools run test lint check-aws sam-build deploy fmt bench demo process fuzz fuzz-api soak clean
+.PHONY: help venv runtime lock tools run test lint check-aws sam-build deploy smoke fmt bench demo process fuzz fuzz-api soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,17 +92,17 @@ process: demo  ## process the demo folder with the batch CLI into ./imgpipe-out
 	@echo "renditions and metadata.json files are in ./$(OUT)"
 
 lint: venv  ## format check, lint and strict types
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks deploy
+	$(BIN)/ruff check src tests benchmarks deploy
 	$(BIN)/mypy
 
 fmt: venv  ## reformat and autofix
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks deploy
+	$(BIN)/ruff check --fix src tests benchmarks deploy
 
 # No credentials: the checks are offline and must not depend on whoever runs them.
 check-aws: tools  ## cfn-lint, sam validate --lint, checkov and actionlint on the AWS stack and CI
-	$(SAM_BIN)/cfn-lint template.yaml
+	$(SAM_BIN)/cfn-lint template.yaml deploy/bootstrap.yaml
 	env -u AWS_PROFILE AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY= \
 	  SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam validate --lint --template template.yaml
 	$(CKV_BIN)/checkov --quiet --compact --skip-download --config-file .checkov.yaml
@@ -113,9 +113,13 @@ check-aws: tools  ## cfn-lint, sam validate --lint, checkov and actionlint on th
 sam-build: $(TOOLS)/sam/.installed  ## sam build of the Lambda functions into .aws-sam/ (needs python3.12 on PATH)
 	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam build --template template.yaml
 
-deploy: sam-build  ## sam deploy STACK= REGION= STAGE= [PARAMS="AuthMode=JWT ..."] (AWS credentials from the environment)
+deploy: sam-build  ## sam deploy STACK= REGION= STAGE= [PARAMS="Tagger=local ..."] [CFN_ROLE= ARTIFACTS=] (AWS credentials from the environment)
 	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam deploy --config-env ci --stack-name $(STACK) \
-	  --region $(REGION) --parameter-overrides Stage=$(STAGE) $(PARAMS)
+	  --region $(REGION) --parameter-overrides Stage=$(STAGE) $(PARAMS) \
+	  $(if $(CFN_ROLE),--role-arn $(CFN_ROLE),) $(if $(ARTIFACTS),--s3-bucket $(ARTIFACTS) --no-resolve-s3,)
+
+smoke: venv  ## the post-deploy smoke test: STACK= REGION= (a deployed stack) or URL= (any imgpipe server)
+	$(BIN)/python deploy/smoke.py $(if $(URL),--base-url $(URL),--stack $(STACK) --region $(REGION))
 
 # The sign-in test's OpenID provider (oidc-provider from npm, pinned by its package-lock.json);
 # without node/npm the test is skipped with that reason.
