@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +91,8 @@ class JwtVerifier:
 
 def discover(issuer: str, client_id: str) -> tuple[OidcClient, str]:
     """The provider's endpoints and JWKS URL from its discovery document."""
+    import urllib.request  # noqa: PLC0415 - only a server with sign-in reads discovery
+
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"the OpenID issuer must be an http(s) URL, not {issuer!r}")
