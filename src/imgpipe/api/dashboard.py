@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request, Response
 from imgpipe.errors import NotFoundError
 from imgpipe.etags import content_etag, etag_matches
 
-__all__ = ["CONTENT_SECURITY_POLICY", "content_policy", "register_dashboard"]
+__all__ = ["content_policy", "register_dashboard"]
 
 _INDEX = "index.html"
 _CONFIG = "config.json"  # made from the app's settings, not a file
@@ -51,12 +51,11 @@ _POLICY = {
     "form-action": "'none'",
     "frame-ancestors": "'none'",
 }
-CONTENT_SECURITY_POLICY = "; ".join(f"{k} {v}" for k, v in _POLICY.items())
 
 
 def content_policy(config: dict[str, Any]) -> str:
-    """The page's Content-Security-Policy: ``CONTENT_SECURITY_POLICY``, plus the OpenID
-    provider's token endpoint (the page posts the PKCE code exchange there)."""
+    """The page's Content-Security-Policy: ``_POLICY``, plus the OpenID provider's token
+    endpoint's origin in ``connect-src`` (the page posts the PKCE code exchange there)."""
     policy = dict(_POLICY)
     token_endpoint = (config.get("oidc") or {}).get("token_endpoint")
     if token_endpoint:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -53,11 +53,7 @@ class OidcClient:
     scopes: str = "openid email profile"
 
     def dashboard_config(self) -> dict[str, Any]:
-        return {"issuer": self.issuer, "client_id": self.client_id,
-                "authorization_endpoint": self.authorization_endpoint,
-                "token_endpoint": self.token_endpoint,
-                "end_session_endpoint": self.end_session_endpoint,
-                "scopes": self.scopes}  # fmt: skip
+        return asdict(self)
 
 
 class JwtVerifier:

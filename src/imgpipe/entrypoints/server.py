@@ -59,8 +59,7 @@ class Guard:
             raise ValueError("a static token or an OpenID provider, not both")
         self.app, self.max_requests = app, max_requests
         self.token = token.encode() if token else None
-        self.verifier = verifier
-        self.signer = signer or (UrlSigner.from_token(token) if token else None)
+        self.verifier, self.signer = verifier, signer
         self.active = 0  # one event loop: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,8 +133,7 @@ def build_local_api(
 ) -> FastAPI:  # fmt: skip
     """The API app plus the local stand-in for S3's form upload endpoint. With a ``token`` the
     dashboard asks for it; with ``oidc`` it signs in there. Rendition URLs are signed by
-    ``signer`` (by default, with a key derived from the token)."""
-    signer = signer or (UrlSigner.from_token(token) if token else None)
+    ``signer``."""
     auth: AuthMode = "oidc" if oidc else "token" if token else "none"
     api = build_api(app.service, auth=auth, signer=signer, oidc=oidc)
     service, limits = app.service, app.service.settings
@@ -173,7 +171,10 @@ def make_server(
     access log of its own. With ``oidc_issuer`` (and its ``oidc_client_id``) requests need a
     JWT from that provider; its discovery document is read here, once."""
     limits = app.service.settings.service
-    oidc, verifier, signer = None, None, None
+    oidc, verifier = None, None
+    # Renditions load in <img> without a bearer, so their URLs are signed: with a token, by a
+    # key derived from it (a new token revokes every URL).
+    signer = UrlSigner.from_token(token) if token else None
     if oidc_issuer:
         if token:
             raise ConfigError("use --token or --oidc-issuer, not both")
