@@ -55,15 +55,24 @@ $(STAMP): pyproject.toml uv.lock | $(UV_BIN)
 	$(UV_SYNC) --extra dev --extra aws
 	@touch $(STAMP) $(RUNTIME)
 
-# What the Lambda functions get: exactly the locked versions (with hashes) of the runtime
-# dependencies and the aws extra, less what only the local server and CLI use. sam build
-# installs it; tests/aws/test_template.py fails when it drifts from uv.lock.
+# What the Lambda functions get: exactly the locked versions (with hashes), installed by sam
+# build; tests/aws/test_template.py fails when either file drifts from uv.lock.
+# - src/requirements.txt, every function's package: the runtime dependencies and the aws extra,
+#   less what only the local server and CLI use, and less the imaging engine.
+# - layers/imaging/requirements.txt, the processor's layer: the "imaging" group (libvips, numpy,
+#   pillow-heif, blurhash) and what they pull in. Pillow is in both (pillow-heif needs it and pip's
+#   hash-checking mode wants every requirement pinned); the same locked version, and the
+#   function's own copy comes first on the path.
 LAMBDA_EXPORT := $(UV_BIN) export --frozen --quiet --format requirements-txt --no-dev --extra aws \
-  --no-emit-project --prune click --prune rich --prune pebble --prune uvicorn --prune pyjwt
+  --no-emit-project --prune click --prune rich --prune pebble --prune uvicorn --prune pyjwt \
+  --prune pyvips --prune numpy --prune pillow-heif --prune blurhash
+IMAGING_EXPORT := $(UV_BIN) export --frozen --quiet --format requirements-txt --only-group imaging \
+  --no-emit-project
 
-lock: $(UV_BIN)  ## re-resolve uv.lock after changing pyproject.toml; re-export src/requirements.txt
+lock: $(UV_BIN)  ## re-resolve uv.lock after changing pyproject.toml; re-export the Lambda requirements
 	$(UV_BIN) lock
 	$(LAMBDA_EXPORT) --output-file src/requirements.txt
+	$(IMAGING_EXPORT) --output-file layers/imaging/requirements.txt
 
 tools: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## sam, cfn-lint, checkov, actionlint in .venv-tools
 
@@ -108,8 +117,7 @@ check-aws: tools  ## cfn-lint, sam validate --lint, checkov and actionlint on th
 	$(CKV_BIN)/checkov --quiet --compact --skip-download --config-file .checkov.yaml
 	$(SAM_BIN)/actionlint
 
-# sam build installs src/requirements.txt for the machine it runs on: deploy from arm64 (as the
-# deploy workflow does) or with `sam build --use-container`; on x86_64 it only proves the build.
+# sam build fetches arm64 wheels (the functions' architecture) on any machine; no Docker needed.
 sam-build: $(TOOLS)/sam/.installed  ## sam build of the Lambda functions into .aws-sam/ (needs python3.12 on PATH)
 	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam build --template template.yaml
 

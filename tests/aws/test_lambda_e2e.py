@@ -22,9 +22,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
@@ -33,6 +35,7 @@ import pytest
 
 import aws_deploy
 import fixtures as F
+from cfn import TEMPLATE, load_template
 from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
 from imgpipe.errors import EX_ENGINE_BROKEN
@@ -625,3 +628,125 @@ def test_rendition_urls_point_at_the_cdn_and_a_delete_invalidates_them(
     batch = cloudfront.get_invalidation(DistributionId=deployment.stack.ref("Cdn"), Id=ids[0])
     assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == [
         f"/processed/{image_id}/*"]  # fmt: skip
+
+
+# -- each function from its own package -----------------------------------------------------
+
+# Run in a fresh interpreter that sees only the stdlib and ``paths`` - Lambda's /var/task, then
+# the layers' /opt/python - as the Lambda runtime does: no site-packages, no .pth files.
+_RUNNER = """
+import importlib, json, sys
+paths, handler, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+sys.path[:0] = paths
+call = json.load(sys.stdin)
+
+class Context:
+    function_name = call["function_name"]
+    memory_limit_in_mb = call["memory"]
+    invoked_function_arn = call["arn"]
+    aws_request_id = "packaged-invocation"
+    def get_remaining_time_in_millis(self):
+        return call["remaining_ms"]
+
+module, name = handler.rsplit(".", 1)
+response = getattr(importlib.import_module(module), name)(call["event"], Context())
+with open(out, "w") as f:
+    json.dump({"response": response, "modules": sorted(sys.modules)}, f)
+"""
+IMAGING_MODULES = {"pyvips", "numpy", "pillow_heif", "blurhash"}
+
+
+def _handler(function: str) -> str:
+    return str(load_template()["Resources"][function]["Properties"]["Handler"])
+
+
+@dataclass
+class Packaged:
+    """A handler run from an installed package (``paths``), one process per invocation."""
+
+    paths: tuple[Path, ...]
+    handler: str
+    modules: set[str] = field(default_factory=set)  # everything any invocation imported
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        call = {"event": event, "function_name": context.function_name,
+                "memory": context.memory_limit_in_mb, "arn": context.invoked_function_arn,
+                "remaining_ms": context.get_remaining_time_in_millis()}  # fmt: skip
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "response.json"
+            paths = json.dumps([str(p) for p in self.paths])
+            done = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", _RUNNER, paths, self.handler, str(out)],
+                input=json.dumps(call), env=dict(os.environ), capture_output=True, text=True,
+                timeout=120, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-4000:]
+            result = json.loads(out.read_text())
+        self.modules.update(m.split(".", 1)[0] for m in result["modules"])
+        return dict(result["response"])
+
+
+def _install(requirements: Path, target: Path) -> Path:
+    """``requirements`` alone (--no-deps: a package it forgets is missing) into ``target``."""
+    uv = TEMPLATE.parent / ".venv-tools" / "uv" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("uv is installed by make venv into .venv-tools/uv")
+    subprocess.run([str(uv), "pip", "install", "--quiet", "--no-deps", "--python", sys.executable,
+                    "--target", str(target), "-r", str(requirements)],
+                   check=True, timeout=600)  # fmt: skip
+    return target
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, ...]]:
+    """Each function's path: its CodeUri (our code) with its requirements installed beside it,
+    then each of its layers' requirements - what sam build makes, for this machine's
+    interpreter (sam build itself makes arm64 packages; test_template checks them)."""
+    template = load_template()
+    root = tmp_path_factory.mktemp("packages")
+    code = TEMPLATE.parent / template["Globals"]["Function"]["CodeUri"]
+    function_site = _install(code / "requirements.txt", root / "function")
+    layer_uri = template["Resources"]["ImagingLayer"]["Properties"]["ContentUri"]
+    layer_site = _install(TEMPLATE.parent / layer_uri / "requirements.txt",
+                          root / "imaging" / "python")  # fmt: skip
+    return {
+        "ApiFunction": (code, function_site),
+        "DeadLetterFunction": (code, function_site),
+        "ProcessorFunction": (code, function_site, layer_site),
+    }
+
+
+def test_each_function_runs_from_its_own_package_and_the_api_has_no_imaging_engine(
+    deployment: Deployment, packages: dict[str, tuple[Path, ...]]
+) -> None:
+    """The API function, with only src/requirements.txt, takes an upload (header checks
+    included), answers reads and health, and refuses a corrupt file - never loading libvips,
+    numpy or pillow-heif; the processor, with the imaging layer, renders the upload."""
+    api = Packaged(packages["ApiFunction"], _handler("ApiFunction"))
+    deployment.jobs.handler = Packaged(packages["ProcessorFunction"],
+                                       _handler("ProcessorFunction"))  # fmt: skip
+    assert not [p for p in packages["ApiFunction"][1].iterdir()
+                if p.name.split(".")[0].split("-")[0] in IMAGING_MODULES]  # fmt: skip
+
+    def call(method: str, target: str, body: bytes = b"", kind: str = "image/jpeg") -> Any:
+        event = to_v2_event(method, target, {"host": "api.example", "content-type": kind}, body,
+                            "198.51.100.7", None)  # fmt: skip
+        return deployment.invoke("ApiFunction", api, event)
+
+    uploaded = call("POST", "/images?filename=photo.jpg", F.noisy_jpeg())
+    assert uploaded["statusCode"] == 202, uploaded
+    image_id = json.loads(uploaded["body"])["id"]
+    broken_header = b"\xff\xd8\xff\xc0\x00\x11" + b"\xff" * 64 + b"\xff\xd9"  # SOF0 of 255 bits
+    refused = call("POST", "/images", broken_header)
+    assert refused["statusCode"] == 422, refused
+    assert json.loads(refused["body"])["error"]["code"] == "corrupt"
+    deployment.jobs.drain()
+
+    assert call("GET", "/health")["statusCode"] == 200
+    record = json.loads(call("GET", f"/images/{image_id}")["body"])
+    assert record["status"] == "processed"
+    assert {r["format"] for r in record["renditions"]} >= {"jpeg", "webp"}
+    assert json.loads(call("GET", "/images")["body"])["items"][0]["id"] == image_id
+    assert call("DELETE", f"/images/{image_id}")["statusCode"] == 204
+    assert not IMAGING_MODULES & api.modules
+    assert {"pyvips", "numpy"} <= deployment.jobs.handler.modules

@@ -104,34 +104,67 @@ def _requirement_names(lines: list[str]) -> dict[str, str]:
     return found
 
 
-def test_the_lambda_requirements_are_exactly_the_lock() -> None:
-    """src/requirements.txt (what sam build installs) is uv.lock's export - every runtime
-    dependency and the aws extra pinned with hashes, so the artifact deployed is the one
-    tested - less the local server's and CLI's own packages."""
+def _export(variable: str) -> str:
+    """What the Makefile's ``variable`` (a ``uv export`` command line) prints now."""
     uv = ROOT / ".venv-tools" / "uv" / "bin" / "uv"
     if not uv.exists():
         pytest.skip("uv is installed by make venv into .venv-tools/uv")
-    command = re.search(r"^LAMBDA_EXPORT := (.+?)(?<!\\)$", (ROOT / "Makefile").read_text(),
+    command = re.search(rf"^{variable} := (.+?)(?<!\\)$", (ROOT / "Makefile").read_text(),
                         re.MULTILINE | re.DOTALL)  # fmt: skip
-    assert command is not None
+    assert command is not None, variable
     arguments = command.group(1).replace("\\\n", " ").replace("$(UV_BIN)", str(uv)).split()
-    exported = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, check=True,
-                              timeout=120).stdout  # fmt: skip
-    requirements = (ROOT / _function("ApiFunction", "CodeUri") / "requirements.txt").read_text()
+    return subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, check=True,
+                          timeout=120).stdout  # fmt: skip
 
-    def pins(text: str) -> list[str]:
-        return [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
 
-    assert pins(requirements) == pins(exported), "run make lock"
-    pinned = _requirement_names(pins(requirements))
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+def _pins(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
+
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+LOCAL_ONLY = {"click", "rich", "pebble", "uvicorn", "pyjwt"}
+IMAGING = set(_requirement_names(PYPROJECT["dependency-groups"]["imaging"]))
+LAYERS = {n: r for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::LayerVersion"}
+
+
+def test_the_lambda_requirements_are_exactly_the_lock() -> None:
+    """src/requirements.txt (every function's package) and the imaging layer's requirements
+    are uv.lock's exports - pinned with hashes, so the artifact deployed is the one tested.
+    Together they hold every runtime dependency and the aws extra, less the local server's and
+    CLI's own packages; the imaging engine is in the layer only."""
+    functions = (ROOT / GLOBAL_FUNCTION["CodeUri"] / "requirements.txt").read_text()
+    layer = (ROOT / _props("ImagingLayer")["ContentUri"] / "requirements.txt").read_text()
+    assert _pins(functions) == _pins(_export("LAMBDA_EXPORT")), "run make lock"
+    assert _pins(layer) == _pins(_export("IMAGING_EXPORT")), "run make lock"
+    in_functions, in_layer = (_requirement_names(_pins(t)) for t in (functions, layer))
     declared = _requirement_names(
-        [*pyproject["dependencies"], *pyproject["optional-dependencies"]["aws"]]
+        [
+            *PYPROJECT["project"]["dependencies"],
+            *PYPROJECT["project"]["optional-dependencies"]["aws"],
+        ]
     )
-    local_only = {"click", "rich", "pebble", "uvicorn", "pyjwt"}
-    assert set(declared) - local_only <= set(pinned)
-    assert not local_only & set(pinned)
-    assert all("==" in spec for spec in pinned.values())
+    assert set(declared) >= IMAGING  # the group names project dependencies, nothing new
+    assert set(declared) - LOCAL_ONLY - IMAGING <= set(in_functions)
+    assert set(in_layer) >= IMAGING
+    assert not IMAGING & set(in_functions)
+    assert set(in_functions) & set(in_layer) == {"pillow"}  # pillow-heif's; pip wants it pinned
+    assert in_functions["pillow"] == in_layer["pillow"]
+    assert not LOCAL_ONLY & (set(in_functions) | set(in_layer))
+    assert all("==" in spec for spec in [*in_functions.values(), *in_layer.values()])
+
+
+def test_only_the_processor_carries_the_imaging_layer() -> None:
+    """The layer is built like the functions (python3.12 on arm64) and only the processor,
+    which renders, uses it."""
+    assert set(LAYERS) == {"ImagingLayer"}
+    layer = LAYERS["ImagingLayer"]
+    runtime, (architecture,) = GLOBAL_FUNCTION["Runtime"], GLOBAL_FUNCTION["Architectures"]
+    assert layer["Metadata"] == {"BuildMethod": runtime, "BuildArchitecture": architecture}
+    assert layer["Properties"]["CompatibleRuntimes"] == [GLOBAL_FUNCTION["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == GLOBAL_FUNCTION["Architectures"]
+    users = {name: _function(name, "Layers") for name in FUNCTIONS}
+    assert users == {"ApiFunction": None, "ProcessorFunction": [{"Ref": "ImagingLayer"}],
+                     "DeadLetterFunction": None}  # fmt: skip
 
 
 # -- environment --------------------------------------------------------------------------
@@ -746,21 +779,38 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.timeout(900)  # a cold build downloads every wheel
 def test_sam_build_packages_every_handler_with_its_dependencies(sam_build: Path) -> None:
-    """Each function's artifact holds our package and the libraries its handler imports."""
+    """Each function's artifact holds our package and the libraries its handler imports; the
+    imaging engine is in the processor's layer only, all of it built for arm64."""
+    engine = ("pyvips", "numpy", "pillow_heif", "blurhash", "_libvips.abi3.so")
     for name, handler in HANDLERS.items():
         artifact = sam_build / name
         module = handler.rsplit(".", 1)[0]
         assert (artifact / (module.replace(".", "/") + ".py")).is_file()
-        for library in ("pyvips", "aws_lambda_powertools", "boto3", "PIL", "numpy"):
+        for library in ("aws_lambda_powertools", "boto3", "PIL", "mangum"):
             assert (artifact / library).is_dir(), (name, library)
+        assert not [e for e in engine if (artifact / e).exists()], name
         assert not (artifact / "click").exists()  # CLI-only dependencies stay out
+    layer = sam_build / "ImagingLayer" / "python"  # Lambda puts /opt/python on the path
+    assert all((layer / e).exists() for e in engine)
+    machines = {_elf_machine(so) for so in (sam_build).rglob("*.so") if so.is_file()}
+    assert machines == {"aarch64"}, machines
     built = load_template(sam_build / "template.yaml")
     for name in FUNCTIONS:
         assert built["Resources"][name]["Properties"]["CodeUri"] == name
+    assert built["Resources"]["ImagingLayer"]["Properties"]["ContentUri"] == "ImagingLayer"
+
+
+def _elf_machine(path: Path) -> str:
+    """The architecture an ELF shared object was built for (e_machine)."""
+    header = path.read_bytes()[:20]
+    return {0xB7: "aarch64", 0x3E: "x86_64"}.get(int.from_bytes(header[18:20], "little"), "other")
 
 
 @pytest.mark.timeout(900)
 def test_sam_build_fits_in_a_lambda_zip(sam_build: Path) -> None:
-    """The unzipped artifact is under Lambda's 250 MiB limit for a zip package."""
-    sizes = {name: _directory_bytes(sam_build / name) for name in FUNCTIONS}
+    """Each function with its layers is under Lambda's 250 MiB unzipped limit; the API
+    function, which never decodes a pixel, is less than half the processor's."""
+    layers = {"ProcessorFunction": _directory_bytes(sam_build / "ImagingLayer")}
+    sizes = {name: _directory_bytes(sam_build / name) + layers.get(name, 0) for name in FUNCTIONS}
     assert max(sizes.values()) < LAMBDA_ZIP_LIMIT, sizes
+    assert sizes["ApiFunction"] < sizes["ProcessorFunction"] / 2, sizes

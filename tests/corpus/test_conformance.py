@@ -18,6 +18,8 @@ import pytest
 from PIL import Image
 
 from imgpipe.batch import collect_inputs, run_batch
+from imgpipe.core.validation import inspect, screen
+from imgpipe.errors import RejectedError
 from imgpipe.settings import Limits, Settings
 
 from .conftest import SKIP_REASON, manifest_entries
@@ -161,3 +163,29 @@ def test_bombs_refused_with_small_memory(corpus: Path, tmp_path: Path) -> None:
     assert len(records) == len(collect_inputs([bombs]))
     assert all(r["status"] == "rejected" for r in records), records
     assert peak_kb < 300_000, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+@pytest.mark.skipif(not ENTRIES, reason=SKIP_REASON)
+def test_the_apis_screen_never_refuses_what_the_processor_accepts(
+    corpus: Path, results: Results
+) -> None:
+    """``screen`` (the upload check without the imaging engine) refuses only files the
+    pipeline rejects too, and where both header checks pass they read the same format and
+    pixel count (AVIF/HEIF item sizes are before rotation)."""
+    wrong = []
+    for entry in ENTRIES:
+        data = (corpus / entry["path"]).read_bytes()
+        try:
+            screened = screen(data, Limits())
+        except RejectedError as refused:
+            if results[entry["path"]]["status"] != "rejected":
+                wrong.append((entry["path"], "screen refused", refused.code))
+            continue
+        try:
+            info = inspect(data, Limits())
+        except RejectedError:
+            continue
+        if (screened.format, screened.width * screened.height) != (
+            info.format, info.width * info.height):  # fmt: skip
+            wrong.append((entry["path"], screened, (info.format, info.width, info.height)))
+    assert wrong == []

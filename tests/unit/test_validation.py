@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 import fixtures as F
 from imgpipe.core.formats import SourceFormat
 from imgpipe.core.pipeline import process
-from imgpipe.core.validation import check_limits, inspect
+from imgpipe.core.validation import Screened, SourceInfo, check_limits, inspect, screen
 from imgpipe.errors import (
     CorruptError,
     RejectedError,
@@ -27,6 +31,15 @@ from imgpipe.settings import Limits, RenditionSpec, Settings
 # gigabytes. A generous bound still tells the two apart on a loaded CI machine.
 HEADER_ONLY_SECONDS = 1.0
 SMALL = Settings(renditions=(RenditionSpec("small", 32, formats=("jpeg",)),))
+# The limits hold in both header checks: ``screen`` (the API's, no imaging engine) and
+# ``inspect`` (the processor's, with libvips / pillow-heif).
+Check = Callable[[bytes, Limits], Screened | SourceInfo]
+
+
+@pytest.fixture(params=[screen, inspect], ids=["screen", "inspect"])
+def check(request: pytest.FixtureRequest) -> Check:
+    found: Check = request.param
+    return found
 
 
 # --- what the header says ------------------------------------------------------------------------
@@ -83,34 +96,34 @@ def test_inspect_keeps_the_icc_profile_for_colour_conversion() -> None:
 # --- byte cap ------------------------------------------------------------------------------------
 
 
-def test_too_many_bytes_is_refused() -> None:
+def test_too_many_bytes_is_refused(check: Check) -> None:
     """An upload over ``max_bytes`` is ``too_large_bytes`` (413)."""
     data = F.jpeg()
     with pytest.raises(TooLargeBytesError) as caught:
-        inspect(data, Limits(max_bytes=len(data) - 1))
+        check(data, Limits(max_bytes=len(data) - 1))
     assert caught.value.code == "too_large_bytes"
     assert caught.value.http_status == 413
 
 
-def test_exactly_max_bytes_is_accepted() -> None:
+def test_exactly_max_bytes_is_accepted(check: Check) -> None:
     """The byte limit is inclusive."""
     data = F.jpeg()
-    assert inspect(data, Limits(max_bytes=len(data))).width == 60
+    assert check(data, Limits(max_bytes=len(data))).width == 60
 
 
-def test_type_is_checked_before_size() -> None:
+def test_type_is_checked_before_size(check: Check) -> None:
     """A huge non-image is refused for its type, so the client learns the real problem."""
     with pytest.raises(UnsupportedTypeError):
-        inspect(F.pdf(), Limits(max_bytes=10))
+        check(F.pdf(), Limits(max_bytes=10))
 
 
 # --- pixel caps, through header-only bombs -------------------------------------------------------
 
 
-def _timed_refusal(data: bytes, limits: Limits) -> TooManyPixelsError:
+def _timed_refusal(check: Check, data: bytes, limits: Limits) -> TooManyPixelsError:
     started = time.perf_counter()
     with pytest.raises(TooManyPixelsError) as caught:
-        inspect(data, limits)
+        check(data, limits)
     assert time.perf_counter() - started < HEADER_ONLY_SECONDS
     return caught.value
 
@@ -125,9 +138,9 @@ def _timed_refusal(data: bytes, limits: Limits) -> TooManyPixelsError:
         pytest.param(F.heif_bomb(F.heic((96, 72))), "1073741920", id="heic-1073741920x72"),
     ],
 )
-def test_bomb_is_refused_from_its_header_by_side(data: bytes, side: str) -> None:
+def test_bomb_is_refused_from_its_header_by_side(data: bytes, side: str, check: Check) -> None:
     """A tiny file declaring a huge canvas is ``too_many_pixels`` at once, without decoding."""
-    error = _timed_refusal(data, Limits())
+    error = _timed_refusal(check, data, Limits())
     assert error.code == "too_many_pixels"
     assert error.http_status == 422
     assert side in error.message
@@ -142,9 +155,9 @@ def test_bomb_is_refused_from_its_header_by_side(data: bytes, side: str) -> None
         pytest.param(F.jpeg_bomb(), id="jpeg-60000x60000"),
     ],
 )
-def test_bomb_is_refused_from_its_header_by_area(data: bytes) -> None:
+def test_bomb_is_refused_from_its_header_by_area(data: bytes, check: Check) -> None:
     """With the side limit out of the way, the megapixel limit still refuses the bombs, fast."""
-    error = _timed_refusal(data, Limits(max_side=1_000_000))
+    error = _timed_refusal(check, data, Limits(max_side=1_000_000))
     assert "MP" in error.message
 
 
@@ -178,46 +191,46 @@ def test_gif_lying_only_in_its_screen_descriptor_is_never_decoded_at_that_size()
     assert processed.metadata["width"] * processed.metadata["height"] <= 16
 
 
-def test_max_side_is_enforced() -> None:
+def test_max_side_is_enforced(check: Check) -> None:
     """A side longer than ``max_side`` is ``too_many_pixels`` even when the area is small."""
     with pytest.raises(TooManyPixelsError, match="per side"):
-        inspect(F.jpeg(), Limits(max_side=59))
-    assert inspect(F.jpeg(), Limits(max_side=60)).width == 60
+        check(F.jpeg(), Limits(max_side=59))
+    assert check(F.jpeg(), Limits(max_side=60)).width == 60
 
 
-def test_max_side_applies_to_the_stored_height_too() -> None:
+def test_max_side_applies_to_the_stored_height_too(check: Check) -> None:
     """The side limit covers both dimensions (a 40x60 stored portrait with max_side 50)."""
     with pytest.raises(TooManyPixelsError):
-        inspect(F.oriented(6), Limits(max_side=50))
+        check(F.oriented(6), Limits(max_side=50))
 
 
-def test_max_pixels_is_inclusive() -> None:
+def test_max_pixels_is_inclusive(check: Check) -> None:
     """60x40 = 2400 px passes a 2400 px limit and fails a 2399 px one."""
-    assert inspect(F.jpeg(), Limits(max_pixels=2400)).width == 60
+    assert check(F.jpeg(), Limits(max_pixels=2400)).width == 60
     with pytest.raises(TooManyPixelsError, match="MP"):
-        inspect(F.jpeg(), Limits(max_pixels=2399))
+        check(F.jpeg(), Limits(max_pixels=2399))
 
 
 # --- frame caps ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("make", [F.animated_gif, F.animated_webp], ids=["gif", "webp"])
-def test_too_many_frames_is_refused(make: Callable[[int], bytes]) -> None:
+def test_too_many_frames_is_refused(make: Callable[[int], bytes], check: Check) -> None:
     """An animation with more frames than ``max_frames`` is ``too_many_frames`` (422)."""
     data = make(5)
-    assert inspect(data, Limits(max_frames=5)).frames == 5
+    assert check(data, Limits(max_frames=5)).frames == 5
     with pytest.raises(TooManyFramesError) as caught:
-        inspect(data, Limits(max_frames=4))
+        check(data, Limits(max_frames=4))
     assert caught.value.code == "too_many_frames"
     assert caught.value.http_status == 422
 
 
-def test_total_animation_pixels_are_capped() -> None:
+def test_total_animation_pixels_are_capped(check: Check) -> None:
     """Frames x width x height over ``max_total_pixels`` is refused even with few frames."""
     data = F.animated_gif(5)  # 5 x 60 x 40 = 12000 px
-    assert inspect(data, Limits(max_total_pixels=12_000)).frames == 5
+    assert check(data, Limits(max_total_pixels=12_000)).frames == 5
     with pytest.raises(TooManyFramesError, match="total"):
-        inspect(data, Limits(max_total_pixels=11_999))
+        check(data, Limits(max_total_pixels=11_999))
 
 
 def test_limits_on_a_settings_object_reach_inspect_through_process() -> None:
@@ -297,10 +310,10 @@ def test_garbage_after_a_valid_jpeg_header_is_rejected() -> None:
         pytest.param(F.isobmff(b"heic", b"mif1"), id="heic-ftyp-only"),
     ],
 )
-def test_signature_without_an_image_is_a_rejection_not_a_crash(data: bytes) -> None:
+def test_signature_without_an_image_is_a_rejection_not_a_crash(data: bytes, check: Check) -> None:
     """Valid magic bytes followed by nonsense are refused with a typed 4xx error."""
     with pytest.raises(RejectedError) as caught:
-        inspect(data, Limits())
+        check(data, Limits())
     assert 400 <= caught.value.http_status < 500
 
 
@@ -323,3 +336,55 @@ def test_heif_container_with_an_unknown_box_version_is_a_rejection(
 def test_png_with_a_latin1_text_keyword_is_inspected() -> None:
     """PNG keywords are Latin-1 by the spec; such a PNG is inspected like any other."""
     assert inspect(F.png_latin1_keyword(), Limits()).width == 60
+
+
+# --- screen: the API's check, without the imaging engine -----------------------------------------
+
+_SCREEN_ONLY = """
+import json, sys
+from pathlib import Path
+from imgpipe.core.validation import screen
+from imgpipe.settings import Limits
+found = {}
+for path in sorted(Path(sys.argv[1]).iterdir()):
+    s = screen(path.read_bytes(), Limits())
+    found[path.name] = [s.format.value, s.width, s.height, s.frames]
+engine = sorted({"pyvips", "numpy", "pillow_heif", "blurhash"} & set(sys.modules))
+print(json.dumps({"found": found, "engine": engine}))
+"""
+
+
+def test_screen_reads_every_format_without_loading_the_imaging_engine(tmp_path: Path) -> None:
+    """Each accepted format screens to the format and stored size ``inspect`` reads, in a
+    process that never imports libvips, numpy or pillow-heif (the API function has none)."""
+    samples = {"jpeg": F.oriented(6), "png": F.png(), "gif": F.animated_gif(3),
+               "webp": F.animated_webp(2), "tiff": F.tiff(), "avif": F.avif((96, 72)),
+               "heif": F.heic((96, 72))}  # fmt: skip
+    for name, data in samples.items():
+        (tmp_path / name).write_bytes(data)
+    done = subprocess.run([sys.executable, "-c", _SCREEN_ONLY, str(tmp_path)], check=True,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["engine"] == []
+    expected = {}
+    for name, data in samples.items():
+        info = inspect(data, Limits())
+        expected[name] = [info.format.value, info.width, info.height, info.frames]
+    assert result["found"] == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            b"\xff\xd8\xff\xc0\x00\x11" + b"\xff" * 64 + b"\xff\xd9", id="jpeg-sof-255-bit"
+        ),
+        pytest.param(F.isobmff(b"avif", b"mif1"), id="avif-without-item-sizes"),
+        pytest.param(b"II*\x00\x08\x00\x00\x00\x01\x00" + b"\x00" * 12, id="tiff-no-dimensions"),
+    ],
+)
+def test_screen_refuses_a_header_its_parser_cannot_read(data: bytes) -> None:
+    """What the header parser cannot read is a typed 422 at upload, never a crash or a pass."""
+    with pytest.raises(RejectedError) as caught:
+        screen(data, Limits())
+    assert caught.value.http_status == 422

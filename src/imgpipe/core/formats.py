@@ -9,9 +9,15 @@ from __future__ import annotations
 import struct
 from enum import StrEnum
 
-from imgpipe.errors import EmptyError, UnsupportedTypeError
+from imgpipe.errors import (
+    CorruptError,
+    EmptyError,
+    RejectedError,
+    TruncatedError,
+    UnsupportedTypeError,
+)
 
-__all__ = ["ACCEPTED_MIME_TYPES", "SourceFormat", "looks_truncated", "sniff"]
+__all__ = ["ACCEPTED_MIME_TYPES", "SourceFormat", "decode_refusal", "looks_truncated", "sniff"]
 
 
 class SourceFormat(StrEnum):
@@ -123,6 +129,27 @@ def looks_truncated(fmt: SourceFormat, data: bytes) -> bool:
         riff_size: int = struct.unpack("<I", data[4:8])[0]
         return len(data) < riff_size + 8
     return False
+
+
+_TRUNCATION_WORDS = (
+    "premature end",
+    "truncat",
+    "unexpected end",
+    "not enough data",
+    "out of data",
+    "short read",
+    "end of file",
+    "eof",
+)
+
+
+def decode_refusal(fmt: SourceFormat, data: bytes, detail: str) -> RejectedError:
+    """A decoder's (or header parser's) complaint about ``data`` as ``truncated`` - the end
+    marker is missing or the complaint says so - or else ``corrupt``."""
+    lowered = detail.lower()
+    if looks_truncated(fmt, data) or any(w in lowered for w in _TRUNCATION_WORDS):
+        return TruncatedError(f"{fmt.value.upper()} data ends early: {detail}")
+    return CorruptError(f"{fmt.value.upper()} data cannot be decoded: {detail}")
 
 
 def _describe(head: bytes) -> str:

@@ -24,16 +24,18 @@ __all__ = ["check_frames"]
 Rect = tuple[int, int, int, int]
 
 
-def check_frames(fmt: SourceFormat, data: bytes, limits: Limits) -> None:
-    """Raise ``TooManyPixelsError`` for a frame outside its canvas or over the pixel cap, and
-    ``TooManyFramesError`` for more frames than ``max_frames``. Other formats pass untouched."""
+def check_frames(fmt: SourceFormat, data: bytes, limits: Limits) -> int:
+    """The number of frames declared (1 for a still image or a format not walked); raise
+    ``TooManyPixelsError`` for a frame outside its canvas or over the pixel cap, and
+    ``TooManyFramesError`` for more frames than ``max_frames``."""
     walk = _WALKS.get(fmt)
     if walk is None:
-        return
+        return 1
     canvas, frames = walk(data)
     if canvas is None:
-        return
+        return 1
     canvas_w, canvas_h = canvas
+    count = 0
     for count, (left, top, width, height) in enumerate(frames, start=1):
         if count > limits.max_frames:
             raise TooManyFramesError(f"more than {limits.max_frames} frames declared")
@@ -47,6 +49,7 @@ def check_frames(fmt: SourceFormat, data: bytes, limits: Limits) -> None:
                 f"frame {count} ({width}x{height} at {left},{top}) leaves the "
                 f"{canvas_w}x{canvas_h} canvas"
             )
+    return max(1, count)
 
 
 def _gif(data: bytes) -> tuple[tuple[int, int] | None, Iterator[Rect]]:

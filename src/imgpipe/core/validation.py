@@ -1,24 +1,27 @@
 """Everything checked before a pixel is decoded: type by magic bytes, byte, pixel and frame caps.
 
-``inspect`` reads only headers (chunk and frame descriptors, libvips' lazy open, or pillow-heif's
-for HEIC) and returns a ``SourceInfo``; it raises a ``RejectedError`` subclass for anything
-imgpipe will not process.
+Both read headers only and raise a ``RejectedError`` subclass for anything imgpipe will not
+process:
+
+- ``screen`` needs no imaging engine: magic bytes, PNG chunk structure, every animation frame's
+  descriptor, HEIF/AVIF ``ispe`` sizes, and Pillow's header parser for the other formats. The API
+  runs it on every direct upload; the API function ships without libvips, numpy or pillow-heif.
+- ``inspect`` makes the same checks, then libvips' lazy open (pillow-heif's for HEIC), and
+  returns the ``SourceInfo`` the processor renders from.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 from dataclasses import dataclass
-from typing import Any
-
-import pillow_heif
+from typing import TYPE_CHECKING, Any
 
 from imgpipe.core.bmff import declared_sizes
-from imgpipe.core.formats import SourceFormat, sniff
+from imgpipe.core.formats import SourceFormat, decode_refusal, sniff
 from imgpipe.core.frames import check_frames
 from imgpipe.core.geometry import display_size
 from imgpipe.core.png import check_png
-from imgpipe.core.vips import VipsError, pyvips, translate_error
 from imgpipe.errors import (
     CorruptError,
     TooLargeBytesError,
@@ -27,9 +30,22 @@ from imgpipe.errors import (
 )
 from imgpipe.settings import Limits
 
-__all__ = ["SourceInfo", "check_limits", "inspect"]
+if TYPE_CHECKING:
+    import pyvips
+
+__all__ = ["Screened", "SourceInfo", "check_limits", "inspect", "screen"]
 
 _BITS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32, "float": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """What an upload's headers say, read without an imaging engine (stored size)."""
+
+    format: SourceFormat
+    width: int
+    height: int
+    frames: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +92,75 @@ def check_limits(width: int, height: int, frames: int, limits: Limits) -> None:
         )
 
 
+def screen(data: bytes, limits: Limits) -> Screened:
+    """Validate ``data`` from its headers without an imaging engine; raise a ``RejectedError``
+    if refused. Pixel data is never read: a file whose pixels are broken passes here and is
+    ``rejected`` by the processor (``inspect``, then the decode itself)."""
+    fmt, frames = _structure(data, limits)
+    if fmt in _BMFF:
+        sizes = declared_sizes(data)
+        if not sizes:
+            raise CorruptError(f"{fmt.value.upper()} declares no image size (no ispe property)")
+        width, height = max(sizes, key=lambda size: size[0] * size[1])
+    else:
+        width, height = _pillow_size(fmt, data)
+    check_limits(width, height, frames, limits)
+    return Screened(format=fmt, width=width, height=height, frames=frames)
+
+
 def inspect(data: bytes, limits: Limits) -> SourceInfo:
-    """Validate ``data`` from its headers alone; raise a ``RejectedError`` if refused."""
-    fmt = sniff(data)
-    if len(data) > limits.max_bytes:
-        raise TooLargeBytesError(f"{len(data):,} bytes exceeds the {limits.max_bytes:,} byte limit")
-    if fmt is SourceFormat.PNG:
-        check_png(data)
-    check_frames(fmt, data, limits)
-    if fmt in (SourceFormat.AVIF, SourceFormat.HEIF):
-        for width, height in declared_sizes(data):
-            check_limits(width, height, 1, limits)
+    """Validate ``data`` from its headers alone, with the engine that will decode it; raise a
+    ``RejectedError`` if refused."""
+    fmt, _ = _structure(data, limits)
     info = _inspect_heif(data) if fmt is SourceFormat.HEIF else _inspect_vips(data, fmt)
     check_limits(info.width, info.height, info.frames, limits)
     return info
 
 
+_BMFF = (SourceFormat.AVIF, SourceFormat.HEIF)
+
+
+def _structure(data: bytes, limits: Limits) -> tuple[SourceFormat, int]:
+    """The checks no parser library is needed for: the format, the byte cap, PNG chunks, frame
+    descriptors, HEIF/AVIF item sizes. Returns the format and the number of frames declared."""
+    fmt = sniff(data)
+    if len(data) > limits.max_bytes:
+        raise TooLargeBytesError(f"{len(data):,} bytes exceeds the {limits.max_bytes:,} byte limit")
+    if fmt is SourceFormat.PNG:
+        check_png(data)
+    frames = check_frames(fmt, data, limits)
+    if fmt in _BMFF:
+        for width, height in declared_sizes(data):
+            check_limits(width, height, 1, limits)
+    return fmt, frames
+
+
+# Pillow's header parser for each format ``screen`` reads with it. The plugin's class is built
+# directly, not through ``Image.open``: no other format is tried, and the size goes through
+# ``check_limits`` rather than Pillow's process-wide decompression-bomb warning.
+_PILLOW_PARSERS = {
+    SourceFormat.JPEG: ("PIL.JpegImagePlugin", "JpegImageFile"),
+    SourceFormat.PNG: ("PIL.PngImagePlugin", "PngImageFile"),
+    SourceFormat.GIF: ("PIL.GifImagePlugin", "GifImageFile"),
+    SourceFormat.WEBP: ("PIL.WebPImagePlugin", "WebPImageFile"),
+    SourceFormat.TIFF: ("PIL.TiffImagePlugin", "TiffImageFile"),
+}
+
+
+def _pillow_size(fmt: SourceFormat, data: bytes) -> tuple[int, int]:
+    module, name = _PILLOW_PARSERS[fmt]
+    parser = getattr(importlib.import_module(module), name)  # on first use: not at API start
+    try:
+        with parser(io.BytesIO(data)) as image:
+            width, height = image.size
+            return int(width), int(height)
+    except Exception as exc:
+        raise decode_refusal(fmt, data, str(exc) or type(exc).__name__) from exc
+
+
 def _inspect_vips(data: bytes, fmt: SourceFormat) -> SourceInfo:
+    from imgpipe.core.vips import VipsError, translate_error  # noqa: PLC0415 - the engine on use
+
     try:
         image = _open_vips(data, fmt)
 
@@ -124,12 +192,18 @@ def _inspect_vips(data: bytes, fmt: SourceFormat) -> SourceInfo:
 def _open_vips(data: bytes, fmt: SourceFormat) -> pyvips.Image:
     """Open lazily (header only). AVIF goes straight to the HEIF loader: libvips' sniffing does
     not know the ``avis`` (animated AVIF) brand."""
+    from imgpipe.core.vips import pyvips  # noqa: PLC0415
+
     if fmt is SourceFormat.AVIF:
         return pyvips.Image.heifload_buffer(data, access="sequential", fail_on="error")
     return pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
 
 
 def _inspect_heif(data: bytes) -> SourceInfo:
+    import pillow_heif  # noqa: PLC0415 - only HEIC needs it
+
+    from imgpipe.core.vips import translate_error  # noqa: PLC0415
+
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
         primary = heif[heif.primary_index]

@@ -21,13 +21,8 @@ from typing import Any
 import pyvips
 from PIL import Image
 
-from imgpipe.core.formats import SourceFormat, looks_truncated
-from imgpipe.errors import (
-    CorruptError,
-    ImgpipeError,
-    InternalError,
-    TruncatedError,
-)
+from imgpipe.core.formats import SourceFormat, decode_refusal
+from imgpipe.errors import ImgpipeError, InternalError
 
 __all__ = ["LOADERS", "VipsError", "engine_ok", "pyvips", "translate_error", "vips_version"]
 
@@ -45,16 +40,6 @@ LOADERS: dict[SourceFormat, str] = {
 }
 
 _SEEK_NOISE = re.compile(r"source: bad seek to \d+$")
-_TRUNCATION_WORDS = (
-    "premature end",
-    "truncat",
-    "unexpected end",
-    "not enough data",
-    "out of data",
-    "short read",
-    "end of file",
-    "eof",
-)
 
 
 def _read_error_buffer() -> str:
@@ -151,10 +136,7 @@ def translate_error(exc: Exception, fmt: SourceFormat, data: bytes) -> ImgpipeEr
     detail = detail or type(exc).__name__
     if not engine_ok():
         return InternalError(f"the imaging engine is broken (it failed on: {detail})")
-    lowered = detail.lower()
-    if looks_truncated(fmt, data) or any(w in lowered for w in _TRUNCATION_WORDS):
-        return TruncatedError(f"{fmt.value.upper()} data ends early: {detail}")
-    return CorruptError(f"{fmt.value.upper()} data cannot be decoded: {detail}")
+    return decode_refusal(fmt, data, detail)
 
 
 _configure()

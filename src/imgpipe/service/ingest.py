@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from imgpipe.core.formats import ACCEPTED_MIME_TYPES
 from imgpipe.core.text import sanitize
+from imgpipe.core.validation import screen
 from imgpipe.errors import TooLargeBytesError, UnsupportedTypeError, UploadPolicyError
 from imgpipe.events import object_created_event
 from imgpipe.keys import id_from_key, new_id, raw_key
@@ -41,10 +42,8 @@ class Ingest(ServiceBase):
                 f"{len(data):,} bytes is over the {cap:,} byte limit for direct uploads; "
                 "use POST /uploads for larger files"
             )
-        # Imported here: the API needs libvips only once an upload arrives, not to start.
-        from imgpipe.core.validation import inspect  # noqa: PLC0415
-
-        info = inspect(data, self.settings.limits)
+        # Headers only, without the imaging engine (the processor inspects again with it).
+        info = screen(data, self.settings.limits)
         image_id = new_id()
         key = raw_key(image_id)
         sha256 = hashlib.sha256(data).hexdigest()
