@@ -6,8 +6,9 @@ Usage: ``python benchmarks/startup.py [--runs 9] [--skip-first-run]`` (part of `
    of ``--runs``): ``time.perf_counter()`` around the ``import`` - what Lambda's init phase
    spends before the first event, interpreter start excluded - and the wall time of a whole
    ``imgpipe --help``. Measured twice: in the project's .venv (dev tools installed, this
-   machine's Python), and in a venv holding only ``src/requirements.txt`` - what ``sam build``
-   ships - on the functions' runtime (python3.12, where it is on PATH), built with uv.
+   machine's Python), and in a venv holding only ``src/requirements.txt`` and the imaging
+   layer's requirements - what ``sam build`` ships - on the functions' runtime (python3.12,
+   where it is on PATH), built with uv.
 2. First run: ``git clone`` of this repository into a temporary folder, then ``make run`` until
    ``GET /health`` answers, with uv's cache empty (a new machine; downloads included) and warm.
 
@@ -93,12 +94,18 @@ def _lambda_venv() -> Path:
                         "--python", interpreter, str(LAMBDA_VENV)],
                        check=True)  # fmt: skip
     env = {**os.environ, "VIRTUAL_ENV": str(LAMBDA_VENV)}
-    requirements = str(REPO / "src" / "requirements.txt")
+    # Every function's package and the processor's imaging layer (installed packages that a
+    # handler does not import cost it nothing at start-up).
+    requirements = [
+        REPO / "src" / "requirements.txt",
+        REPO / "layers" / "imaging" / "requirements.txt",
+    ]
     subprocess.run(
-        [str(UV), "pip", "install", "--quiet", "--compile-bytecode", "-r", requirements],
+        [str(UV), "pip", "install", "--quiet", "--compile-bytecode",
+         *[f"--requirement={r}" for r in requirements]],
         check=True,
         env=env,
-    )
+    )  # fmt: skip
     install = [str(UV), "pip", "install", "--quiet", "--compile-bytecode", "--no-deps"]
     subprocess.run([*install, "-e", str(REPO)], check=True, env=env)
     return python

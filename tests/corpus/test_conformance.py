@@ -187,5 +187,7 @@ def test_the_apis_screen_never_refuses_what_the_processor_accepts(
             continue
         if (screened.format, screened.width * screened.height) != (
             info.format, info.width * info.height):  # fmt: skip
-            wrong.append((entry["path"], screened, (info.format, info.width, info.height)))
+            wrong.append(
+                (entry["path"], str(screened), f"{info.format} {info.width}x{info.height}")
+            )
     assert wrong == []

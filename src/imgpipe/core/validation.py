@@ -40,7 +40,8 @@ _BITS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32
 
 @dataclass(frozen=True, slots=True)
 class Screened:
-    """What an upload's headers say, read without an imaging engine (stored size)."""
+    """What an upload's headers say, read without an imaging engine: the stored size (for
+    AVIF/HEIF the largest item's ``ispe``, before rotation) and the frames declared."""
 
     format: SourceFormat
     width: int
@@ -154,7 +155,7 @@ def _pillow_size(fmt: SourceFormat, data: bytes) -> tuple[int, int]:
         with parser(io.BytesIO(data)) as image:
             width, height = image.size
             return int(width), int(height)
-    except Exception as exc:
+    except Exception as exc:  # hostile headers make Pillow's parsers raise anything: all 422
         raise decode_refusal(fmt, data, str(exc) or type(exc).__name__) from exc
 
 
