@@ -89,6 +89,7 @@ __all__ = [
     "raw_exif",
     "rgb16_png",
     "rgba_png",
+    "scene",
     "svg",
     "svg_bare",
     "text",
@@ -355,6 +356,31 @@ def noisy_png(size: tuple[int, int] = (256, 192)) -> bytes:
 def noisy_webp(size: tuple[int, int] = (256, 192)) -> bytes:
     """A lossy WebP of random noise."""
     return _save(_noise(size), "WEBP", quality=90)
+
+
+@cache
+def scene(seed: int = 0, size: tuple[int, int] = (320, 240), quality: int = 90) -> bytes:
+    """A photo-like JPEG drawn from ``seed``: a two-colour gradient with discs and bars of
+    random colours. The same seed at another size or quality is a near-duplicate (pHash a few
+    bits apart); another seed is a different picture (~32 bits apart)."""
+    rng = np.random.default_rng(seed)
+    width, height = 640, 480
+    ramp = np.linspace(0.0, 1.0, height)[:, None, None]
+    top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    pixels = (top * (1 - ramp) + bottom * ramp).repeat(width, axis=1)
+    ys, xs = np.mgrid[0:height, 0:width]
+    for _ in range(6):
+        cx, cy, r = rng.integers(0, width), rng.integers(0, height), rng.integers(30, 160)
+        pixels[(xs - cx) ** 2 + (ys - cy) ** 2 < r * r] = rng.integers(0, 256, 3)
+    for _ in range(3):
+        x0, y0 = rng.integers(0, width - 60), rng.integers(0, height - 60)
+        pixels[y0 : y0 + rng.integers(20, 200), x0 : x0 + rng.integers(20, 200)] = rng.integers(
+            0, 256, 3
+        )
+    image = Image.fromarray(pixels.astype(np.uint8), mode="RGB").resize(
+        size, Image.Resampling.LANCZOS
+    )
+    return _save(image, "JPEG", quality=quality)
 
 
 def truncated(data: bytes) -> bytes:

@@ -90,6 +90,9 @@ class ImageRecord:
     renditions: list[dict[str, Any]] = field(default_factory=list)
     tags: list[dict[str, Any]] = field(default_factory=list)
     duplicate_of: str | None = None
+    # The closest older processed image whose pHash is within the service's
+    # ``near_duplicate_distance``: ``{"id", "distance"}`` (shown, never hidden).
+    near_duplicate_of: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     uploaded_by: str | None = None  # the signed-in uploader's subject (the token's ``sub``)
     # Which processing attempt the record is on: ``reprocess`` adds one and stamps it on the job

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imgpipe.model import ImageRecord, Message, Page, Status, Tag
+from imgpipe.similarity import Matches
 
 __all__ = [
     "BlobStore",
@@ -120,6 +121,12 @@ class MetadataStore(Protocol):
 
     def find_processed_by_sha256(self, sha256: str) -> ImageRecord | None:
         """The oldest ``processed`` record with this content hash, if any."""
+        ...
+
+    def similar(self, phash: str, max_distance: int, limit: int) -> Matches:
+        """Every ``processed`` record whose pHash is within ``max_distance`` bits of ``phash``
+        - exactly, through the band index of ``imgpipe.similarity``, never a scan - closest
+        first, then oldest; at most ``limit``."""
         ...
 
     def delete(self, image_id: str) -> None: ...

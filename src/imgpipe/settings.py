@@ -67,6 +67,9 @@ class Service:
     max_requests: int = 512
     backlog: int = 2048
     keepalive_s: float = 5.0
+    # A processed image whose pHash is within this many of 64 bits of an older processed one
+    # records it as ``near_duplicate_of`` (0: identical hashes only; imgpipe.similarity).
+    near_duplicate_distance: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "avif": (1, 100),
     "webp_effort": (0, 6),
     "avif_effort": (0, 9),
+    "near_duplicate_distance": (0, 12),  # imgpipe.similarity.MAX_DISTANCE
 }
 _FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, *_SERVICE_KEYS, "keep_gps")
 

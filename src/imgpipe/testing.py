@@ -23,6 +23,7 @@ from imgpipe.errors import ConflictError, NotFoundError
 from imgpipe.keys import check_key
 from imgpipe.model import ImageRecord, Message, Page, Status, Tag, refusal
 from imgpipe.ports import TagSubject
+from imgpipe.similarity import MAX_DISTANCE, Matches, Similar, distance, indexed_phash, ranked
 
 __all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryMetadataStore", "InMemoryQueue",
            "ManualClock", "decode_cursor", "encode_cursor", "to_v2_event"]  # fmt: skip
@@ -134,6 +135,14 @@ class InMemoryMetadataStore:
         matches = [r for r in self._records.values()
                    if r.sha256 == sha256 and r.status == "processed"]  # fmt: skip
         return min(matches, key=lambda r: (r.created_at, r.id), default=None)
+
+    def similar(self, phash: str, max_distance: int, limit: int) -> Matches:
+        if not 0 <= max_distance <= MAX_DISTANCE:
+            raise ValueError(f"max_distance must be in 0..{MAX_DISTANCE}, not {max_distance}")
+        found = [Similar(r, d) for r in list(self._records.values())
+                 if (h := indexed_phash(r)) is not None
+                 and (d := distance(h, phash)) <= max_distance]  # fmt: skip
+        return ranked(found, limit)
 
     def delete(self, image_id: str) -> None:
         with self._lock:

@@ -39,7 +39,8 @@ BROWSER_BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
 PRESETS = (RenditionSpec("thumb", 32, formats=("jpeg", "webp")),)
 RECORD_FIELDS = {"id", "status", "filename", "content_type", "bytes", "sha256", "created_at",
                  "processed_at", "width", "height", "format", "metadata", "renditions", "tags",
-                 "duplicate_of", "uploaded_by", "error", "links"}  # fmt: skip
+                 "duplicate_of", "near_duplicate_of", "uploaded_by", "error",
+                 "links"}  # fmt: skip
 
 
 @dataclass
@@ -498,6 +499,51 @@ def test_reprocess_of_an_unknown_image_is_404(api: Api, image_id: str) -> None:
     assert (reply.status, reply.error_code) == (404, "not_found")
 
 
+# --- GET /images/{id}/similar ------------------------------------------------------------------
+
+
+def test_similar_lists_near_images_closest_first_and_marks_near_duplicates(api: Api) -> None:
+    """A re-encoded, smaller copy is found (and recorded as a near-duplicate of the first);
+    different pictures are not, unless the distance asked for reaches them."""
+    first = api.upload(F.scene(1), "first.jpg")
+    api.run_worker()
+    copy = api.upload(F.scene(1, (300, 225), quality=60), "copy.jpg")
+    other = api.upload(F.scene(2), "other.jpg")
+    api.run_worker()
+
+    reply = api.call("GET", f"/images/{first}/similar")
+    assert reply.status == 200
+    items = reply.json()["items"]
+    assert [i["image"]["id"] for i in items] == [copy]
+    assert items[0]["distance"] <= 4
+    assert set(items[0]["image"]) == RECORD_FIELDS
+
+    record = api.call("GET", f"/images/{copy}").json()
+    assert record["near_duplicate_of"] == {"id": first, "distance": items[0]["distance"]}
+    assert record["duplicate_of"] is None  # other bytes: not an exact duplicate
+    assert api.call("GET", f"/images/{first}").json()["near_duplicate_of"] is None  # the older
+    assert api.call("GET", f"/images/{other}").json()["near_duplicate_of"] is None
+
+    wide = api.call("GET", f"/images/{first}/similar?max_distance=12&limit=1").json()["items"]
+    assert [i["image"]["id"] for i in wide] == [copy]
+
+
+@pytest.mark.parametrize("query", ["max_distance=13", "max_distance=-1", "limit=0",
+                                   "limit=201", "max_distance=ten"])  # fmt: skip
+def test_similar_refuses_out_of_range_parameters(api: Api, processed: str, query: str) -> None:
+    reply = api.call("GET", f"/images/{processed}/similar?{query}")
+    assert (reply.status, reply.error_code) == (422, "invalid_request")
+
+
+def test_similar_of_an_unprocessed_image_is_409_and_of_an_unknown_one_404(api: Api) -> None:
+    pending = api.upload(F.scene(3))
+    reply = api.call("GET", f"/images/{pending}/similar")
+    assert (reply.status, reply.error_code) == (409, "conflict")
+    assert "pending" in reply.json()["error"]["message"]
+    reply = api.call("GET", f"/images/{new_id()}/similar")
+    assert (reply.status, reply.error_code) == (404, "not_found")
+
+
 # --- service routes ----------------------------------------------------------------------------
 
 
@@ -521,6 +567,7 @@ def test_openapi_describes_every_route(api: Api) -> None:
         "/images/{image_id}": {"get", "delete"},
         "/images/{image_id}/renditions/{filename}": {"get"},
         "/images/{image_id}/reprocess": {"post"},
+        "/images/{image_id}/similar": {"get"},
         "/health": {"get"},
     }
 

@@ -499,6 +499,26 @@ def test_iam_is_enforced_each_function_has_exactly_its_roles_rights(
         anonymous.get_item(TableName=deployment.stack.ref("Table"), Key={"pk": {"S": "x"}})
 
 
+def test_a_near_duplicate_is_marked_by_the_processor_and_found_through_the_api(
+    deployment: Deployment,
+) -> None:
+    """Under each function's own role: the processor finds the older image through the pHash
+    band items and records ``near_duplicate_of``; the API's similar route finds the pair."""
+    first = deployment.upload(F.scene(1))
+    deployment.jobs.drain()
+    copy = deployment.upload(F.scene(1, (300, 225), quality=60))
+    other = deployment.upload(F.scene(2))
+    deployment.jobs.drain()
+
+    near = deployment.record(copy)["near_duplicate_of"]
+    assert near is not None
+    assert near["id"] == first
+    assert deployment.record(other)["near_duplicate_of"] is None
+    status, body = deployment.json("GET", f"/images/{first}/similar")
+    assert status == 200, body
+    assert [(i["image"]["id"], i["distance"]) for i in body["items"]] == [(copy, near["distance"])]
+
+
 def test_reprocess_works_while_the_dead_letter_queue_holds_the_images_old_job(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -400,6 +400,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", RENDITIONS), ("s3:ListBucket", "<ProcessedBucket.Arn>"),
         ("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE), ("dynamodb:DeleteItem", TABLE),
         ("dynamodb:Query", "<Table.Arn>/index/processed_by_sha256"),
+        ("dynamodb:Query", "<Table.Arn>"), ("dynamodb:BatchGetItem", "<Table.Arn>"),
         *{(f"sqs:{a}", "<JobsQueue.Arn>") for a in ("ReceiveMessage", "DeleteMessage",
                                                     "GetQueueAttributes")},
         ("rekognition:DetectLabels", "*"),
@@ -436,6 +437,15 @@ def test_each_function_has_its_own_role_with_only_inline_least_privilege_policie
         trust = _props(role)["AssumeRolePolicyDocument"]["Statement"]
         assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                           "Action": "sts:AssumeRole"}]  # fmt: skip
+
+
+def test_the_processors_table_query_reaches_only_the_phash_band_partitions() -> None:
+    """The near-duplicate lookup may query the table, but only ``PHASH#`` partitions (moto does
+    not evaluate conditions: this reads the template)."""
+    conditions = [statement.get("Condition") for action, resource, statement
+                  in _grants(DEFAULTS, "ProcessorRole")
+                  if (action, resource) == ("dynamodb:Query", "<Table.Arn>")]  # fmt: skip
+    assert conditions == [{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": "PHASH#*"}}]
 
 
 @pytest.mark.parametrize("role", sorted(EXPECTED_GRANTS))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -290,6 +292,82 @@ def test_exactly_one_concurrent_claim_wins(store: MetadataStore) -> None:
         assert record.status == "processing"
 
 
+_BASE_HASH = 0x9F3A_51C7_0E62_B48D
+
+
+def _flipped(flips: int, salt: int = 0) -> str:
+    """The base hash with ``flips`` bits flipped, spread round-robin over the four bands (the
+    hard case for a band index: no band is left intact once ``flips >= 4``); ``salt`` rotates
+    which bits, so that several hashes at one distance differ."""
+    mask = 0
+    for k in range(flips):
+        band, offset = k % 4, (k // 4 + salt) % 16
+        mask |= 1 << (63 - (band * 16 + offset))
+    return f"{_BASE_HASH ^ mask:016x}"
+
+
+def _hashed(
+    n: int, phash: str, status: Status = "processed", created_at: str | None = None
+) -> ImageRecord:
+    record = _record(n, status=status, created_at=created_at)
+    return replace(record, metadata={**record.metadata, "phash": phash})
+
+
+def _similar(
+    store: MetadataStore, phash: str, max_distance: int, limit: int = 100
+) -> list[tuple[str, int]]:
+    return [(s.record.id, s.distance) for s in store.similar(phash, max_distance, limit)]
+
+
+def test_similar_finds_exactly_the_records_within_the_distance(store: MetadataStore) -> None:
+    """Every processed record within max_distance is found - including hashes that share no
+    band with the probe - and nothing beyond it, closest first."""
+    base = _flipped(0)
+    for d in range(15):  # one record at each distance 0..14
+        store.create(_hashed(d, _flipped(d)))
+    store.create(_hashed(100, f"{~_BASE_HASH & (2**64 - 1):016x}"))  # 64 bits away
+    for max_distance in (0, 3, 4, 10, 12):
+        expected = [(_id(d), d) for d in range(max_distance + 1)]
+        assert _similar(store, base, max_distance) == expected, max_distance
+
+
+def test_similar_orders_ties_oldest_first_and_honours_limit(store: MetadataStore) -> None:
+    """At one distance the oldest record comes first; ``limit`` keeps the closest."""
+    store.create(_hashed(1, _flipped(5, salt=1), created_at="2025-03-01T00:00:00Z"))
+    store.create(_hashed(2, _flipped(5, salt=2), created_at="2025-01-01T00:00:00Z"))
+    store.create(_hashed(3, _flipped(2), created_at="2025-05-01T00:00:00Z"))
+    store.create(_hashed(4, _flipped(5, salt=3), created_at="2025-02-01T00:00:00Z"))
+    assert _similar(store, _flipped(0), 8) == [(_id(3), 2), (_id(2), 5), (_id(4), 5), (_id(1), 5)]
+    assert _similar(store, _flipped(0), 8, limit=2) == [(_id(3), 2), (_id(2), 5)]
+
+
+def test_similar_sees_only_processed_records_and_follows_changes(store: MetadataStore) -> None:
+    """A record is findable while processed, under its current hash; reprocessing, a new hash
+    and deletion show at once."""
+    store.create(_hashed(1, _flipped(1)))
+    store.create(_hashed(2, _flipped(2), status="pending"))  # a hash but not processed
+    assert _similar(store, _flipped(0), 4) == [(_id(1), 1)]
+
+    store.update(_id(1), frozenset({"processed"}), {"status": "pending"})  # reprocess
+    assert _similar(store, _flipped(0), 4) == []
+    far = f"{_BASE_HASH ^ (2**64 - 1):016x}"
+    store.update(_id(1), frozenset({"pending"}),
+                 {"status": "processed", "metadata": {"phash": far}})  # fmt: skip
+    assert _similar(store, _flipped(0), 12) == []
+    assert _similar(store, far, 0) == [(_id(1), 0)]
+
+    store.update(_id(2), frozenset({"pending"}), {"status": "processed"})
+    assert _similar(store, _flipped(0), 4) == [(_id(2), 2)]
+    store.delete(_id(2))
+    assert _similar(store, _flipped(0), 4) == []
+
+
+def test_similar_refuses_a_distance_out_of_range(store: MetadataStore) -> None:
+    for bad in (-1, 13):
+        with pytest.raises(ValueError, match="max_distance"):
+            store.similar(_flipped(0), bad, 10)
+
+
 # --- the SQLite adapter's own promises ---------------------------------------------------------
 
 
@@ -329,7 +407,7 @@ def test_sqlite_stores_starting_at_once_migrate_once(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as conn:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert (version, mode) == (1, "wal")
+    assert (version, mode) == (2, "wal")
 
 
 def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -372,3 +450,26 @@ def test_sqlite_limit_below_one_is_rejected(sqlite_store: SqliteMetadataStore) -
     """A page size below 1 raises ValueError (SQLite would read LIMIT -1 as no limit)."""
     with pytest.raises(ValueError):
         sqlite_store.list(limit=0)
+
+
+def test_sqlite_migration_indexes_the_records_processed_before_it(tmp_path: Path) -> None:
+    """A version-1 database (before the band index) opens with its processed records findable."""
+    path = tmp_path / "imgpipe.db"
+    processed, pending = _hashed(1, _flipped(3)), _hashed(2, _flipped(1), status="pending")
+    with closing(sqlite3.connect(path)) as conn:
+        for statement in _v1_schema():
+            conn.execute(statement)
+        for record in (processed, pending, _record(3, status="processed")):
+            doc = json.dumps(record.to_dict())
+            row = (record.id, record.status, record.created_at, record.sha256, doc)
+            conn.execute("INSERT INTO images VALUES (?, ?, ?, ?, ?)", row)
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    with SqliteMetadataStore(path) as store:
+        assert _similar(store, _flipped(0), 12) == [(_id(1), 3)]
+
+
+def _v1_schema() -> tuple[str, ...]:
+    from imgpipe.adapters.local import sqlite_metadata_store  # noqa: PLC0415
+
+    return sqlite_metadata_store._MIGRATIONS[0]

@@ -39,6 +39,7 @@ from imgpipe.etags import etag_matches
 from imgpipe.keys import is_id
 from imgpipe.model import ImageRecord
 from imgpipe.service import ImageService
+from imgpipe.similarity import DEFAULT_DISTANCE, MAX_DISTANCE
 
 __all__ = ["AuthMode", "build_api", "error_response", "present"]
 
@@ -86,6 +87,11 @@ class TagOut(BaseModel):
     source: str
 
 
+class NearDuplicate(BaseModel):
+    id: str
+    distance: int = Field(description="Bits of the 64-bit pHash that differ")
+
+
 class ImageOut(BaseModel):
     id: str
     status: StatusName
@@ -102,6 +108,9 @@ class ImageOut(BaseModel):
     renditions: list[RenditionOut]
     tags: list[TagOut]
     duplicate_of: str | None
+    near_duplicate_of: NearDuplicate | None = Field(
+        default=None, description="The closest older image with a near-identical pHash"
+    )
     uploaded_by: str | None = Field(description="The uploader's subject (``sub``) when signed in")
     error: ErrorDetail | None
     links: Links
@@ -110,6 +119,15 @@ class ImageOut(BaseModel):
 class ImageList(BaseModel):
     items: list[ImageOut]
     next_cursor: str | None
+
+
+class SimilarOut(BaseModel):
+    distance: int = Field(description="Bits of the 64-bit pHash that differ")
+    image: ImageOut
+
+
+class SimilarList(BaseModel):
+    items: list[SimilarOut]
 
 
 class UploadRequest(BaseModel):
@@ -173,6 +191,8 @@ def present(
         height=record.height, format=record.format, metadata=record.metadata,
         renditions=renditions, tags=[TagOut(**t) for t in record.tags],
         duplicate_of=record.duplicate_of, uploaded_by=record.uploaded_by,
+        near_duplicate_of=(NearDuplicate(**record.near_duplicate_of)
+                           if record.near_duplicate_of else None),
         error=ErrorDetail(**record.error) if record.error else None, links=Links(self=base),
     )  # fmt: skip
 
@@ -180,6 +200,7 @@ def present(
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {400: "Malformed request", 401: "Missing or wrong access token",
                  404: "Unknown image or route", 405: "Method not allowed",
+                 409: "The image is not in a state that allows this (e.g. not processed yet)",
                  408: "The body came too slowly", 413: "Too large", 415: "Unsupported type",
                  422: "Invalid parameters, or an image that is corrupt, truncated or too big",
                  500: "Internal error", 503: "Over the concurrency cap; retry"}  # fmt: skip
@@ -327,6 +348,19 @@ def build_api(  # noqa: PLR0915 - the one route list
              responses=_errors(*_COMMON, 404))  # fmt: skip
     def get_image(image_id: str) -> ImageOut:
         return present(service.get(_image_id(image_id)), signer, cdn_url)
+
+    @app.get("/images/{image_id}/similar",
+             summary="Images whose perceptual hash is within max_distance bits, closest first",
+             responses=_errors(*_COMMON, 404, 409))  # fmt: skip
+    def similar_images(
+        image_id: str,
+        max_distance: Annotated[int, Query(ge=0, le=MAX_DISTANCE)] = DEFAULT_DISTANCE,
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> SimilarList:
+        found = service.similar(_image_id(image_id), max_distance, limit)
+        return SimilarList(items=[SimilarOut(distance=s.distance,
+                                             image=present(s.record, signer, cdn_url))
+                                  for s in found])  # fmt: skip
 
     @app.get(
         "/images/{image_id}/renditions/{filename}",

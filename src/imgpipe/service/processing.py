@@ -3,12 +3,14 @@
 Idempotent on object identity (raw key + sha256): a re-delivered event for an image already in
 a terminal state with the same content is acknowledged without work, and the terminal status is
 written last - after the renditions - so a crash part-way is redone, never half-visible. An
-image whose bytes an earlier one already had reuses that one's renditions (``duplicate_of``).
+image whose bytes an earlier one already had reuses that one's renditions (``duplicate_of``);
+one whose pHash is close to an older processed image's records it (``near_duplicate_of``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 from imgpipe.errors import ConflictError, NotFoundError, RejectedError
@@ -17,6 +19,7 @@ from imgpipe.events import parse_event
 from imgpipe.keys import id_from_key, rendition_key
 from imgpipe.model import TERMINAL, ImageRecord
 from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase, now_iso
+from imgpipe.similarity import indexed_phash
 
 __all__ = ["Processing"]
 
@@ -82,13 +85,30 @@ class Processing(ServiceBase):
                 renditions.append({**rendition.describe(), "key": key, "etag": etag})
             metadata, tags, duplicate_of = done.metadata, [t.to_dict() for t in done.tags], None
         self._drop_stale(record, {r["key"] for r in renditions})
+        near = None if duplicate_of else self._near_duplicate(record, metadata)
         return self.records.update(record.id, PROCESSABLE, {
             "status": "processed", "processed_at": now_iso(), "error": None,
             # The type the bytes are, whatever the client declared (a duplicate: its original's).
             "content_type": metadata["mime_type"],
             "width": metadata["width"], "height": metadata["height"],
             "format": metadata["format"], "metadata": metadata, "renditions": renditions,
-            "tags": tags, "duplicate_of": duplicate_of})  # fmt: skip
+            "tags": tags, "duplicate_of": duplicate_of, "near_duplicate_of": near})  # fmt: skip
+
+    def _near_duplicate(
+        self, record: ImageRecord, metadata: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The closest older processed image within ``near_duplicate_distance`` of this one's
+        pHash, as ``{"id", "distance"}`` - older only, so the first of a group is the one the
+        others point to, however they are reprocessed."""
+        phash = indexed_phash(replace(record, status="processed", metadata=metadata))
+        if phash is None:
+            return None
+        limit = self.settings.service.near_duplicate_distance
+        for found in self.records.similar(phash, limit, 50):
+            other = found.record
+            if (other.created_at, other.id) < (record.created_at, record.id):
+                return {"id": other.id, "distance": found.distance}
+        return None
 
     def _reusable(self, original: ImageRecord, record: ImageRecord) -> bool:
         """An older image with this content, rendered with the presets in force now."""

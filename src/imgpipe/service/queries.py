@@ -1,14 +1,16 @@
-"""Queries and commands on stored images: list, get, deliver a rendition, delete, reprocess."""
+"""Queries and commands on stored images: list, get, similar, deliver a rendition, delete,
+reprocess."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imgpipe.errors import NotFoundError
+from imgpipe.errors import ConflictError, NotFoundError
 from imgpipe.etags import content_etag
 from imgpipe.keys import PROCESSED_PREFIX, raw_key
 from imgpipe.model import TERMINAL, ImageRecord, Page, Status
 from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase
+from imgpipe.similarity import DEFAULT_DISTANCE, Matches, indexed_phash
 
 __all__ = ["Delivery", "Queries"]
 
@@ -29,6 +31,21 @@ class Queries(ServiceBase):
     def list(self, status: Status | None = None, tag: str | None = None, limit: int = 50,
              cursor: str | None = None) -> Page:  # fmt: skip
         return self.records.list(status=status, tag=tag, limit=limit, cursor=cursor)
+
+    def similar(
+        self, image_id: str, max_distance: int = DEFAULT_DISTANCE, limit: int = 20
+    ) -> Matches:
+        """The other processed images whose pHash is within ``max_distance`` bits of this
+        one's, closest first (then oldest). ``ConflictError`` until the image is processed
+        (only then has it a hash); ``ValueError`` for a distance out of range."""
+        record = self.get(image_id)
+        phash = indexed_phash(record)
+        if phash is None:
+            raise ConflictError(
+                f"image {image_id} is {record.status}: only a processed image can be compared"
+            )
+        found = self.records.similar(phash, max_distance, limit + 1)
+        return [s for s in found if s.record.id != image_id][:limit]
 
     def rendition(self, image_id: str, filename: str) -> Delivery:
         """How to deliver one rendition: a redirect URL where the store has one, else the

@@ -21,6 +21,7 @@ import itertools
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from imgpipe.adapters.aws.dynamodb_table import (
     INDEXES,
     NEWEST,
     SHARDS,
+    band_key,
+    band_keys,
     created_id,
     image_item,
     image_key,
@@ -44,6 +47,7 @@ from imgpipe.adapters.aws.dynamodb_table import (
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
 from imgpipe.model import ImageRecord, Page, Status, refusal
+from imgpipe.similarity import Matches, Similar, distance, indexed_phash, probes, ranked
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -57,6 +61,8 @@ __all__ = ["DynamoDbMetadataStore"]  # the layout lives in dynamodb_table
 
 _ATTEMPTS = 8  # optimistic-lock rounds before a hot record is reported as a conflict
 _BATCH_GET_MAX = 100
+# Band queries of one similarity lookup in flight at once (botocore's pool holds 10 connections).
+_PROBES_IN_FLIGHT = 8
 _LOST = frozenset({"ConditionalCheckFailed", "ConditionalCheckFailedException"})
 _BUSY = frozenset({"TransactionConflict", "TransactionConflictException"})
 
@@ -87,6 +93,7 @@ class DynamoDbMetadataStore:
             "TableName": self.table, "Item": image_item(record, 1, self.grant_ttl_s),
             "ConditionExpression": "attribute_not_exists(pk)"}}]  # fmt: skip
         actions += [self._put_tag(name, record) for name in tag_names(record)]
+        actions += self._band_changes({}, band_keys(record), record.id)
         try:
             self._commit(actions, f"create image {record.id}")
         except _Lost as exc:
@@ -117,6 +124,7 @@ class DynamoDbMetadataStore:
                 removed, added = removed - added, added - removed
             actions += [self._delete_tag(name, current) for name in sorted(removed)]
             actions += [self._put_tag(name, updated) for name in sorted(added)]
+            actions += self._band_changes(band_keys(current), band_keys(updated), image_id)
             try:
                 self._commit(actions, f"update image {image_id}")
             except _Lost:
@@ -148,6 +156,26 @@ class DynamoDbMetadataStore:
         found = self._indexed(BY_SHA256, "processed_sha256", sha256, None, 1, newest_first=False)
         return found[0] if found else None
 
+    def similar(self, phash: str, max_distance: int, limit: int) -> Matches:
+        def band(probe: tuple[int, str]) -> list[tuple[str, str]]:
+            items = self._query(None, "pk", f"PHASH#{probe[0]}#{probe[1]}", "sk", None, 1000)
+            return [(item["image_id"]["S"], item["phash"]["S"]) for item in items]
+
+        hits: dict[str, int] = {}
+        with ThreadPoolExecutor(_PROBES_IN_FLIGHT, thread_name_prefix="similar") as pool:
+            for found in pool.map(band, probes(phash, max_distance)):
+                for image_id, candidate in found:
+                    if (d := distance(candidate, phash)) <= max_distance:
+                        hits[image_id] = d
+        # Band items change in the records' transactions, but the reads above are not one
+        # snapshot: a record is kept only if, read consistently, it is still that close.
+        matches: Matches = []
+        for record in self._batch_get(sorted(hits)).values():
+            current = indexed_phash(record)
+            if current is not None and (d := distance(current, phash)) <= max_distance:
+                matches.append(Similar(record, d))
+        return ranked(matches, limit)
+
     def delete(self, image_id: str) -> None:
         for _ in range(_ATTEMPTS):
             found = self._read(image_id)
@@ -159,6 +187,7 @@ class DynamoDbMetadataStore:
                 "ConditionExpression": "version = :v",
                 "ExpressionAttributeValues": {":v": {"N": str(version)}}}}]  # fmt: skip
             actions += [self._delete_tag(name, record) for name in sorted(tag_names(record))]
+            actions += self._band_changes(band_keys(record), {}, image_id)
             try:
                 self._commit(actions, f"delete image {image_id}")
             except _Lost:
@@ -283,6 +312,23 @@ class DynamoDbMetadataStore:
 
     def _delete_tag(self, tag: str, record: ImageRecord) -> TransactWriteItemTypeDef:
         return {"Delete": {"TableName": self.table, "Key": tag_key(tag, record)}}
+
+    def _band_changes(
+        self, old: Mapping[tuple[int, str], str], new: Mapping[tuple[int, str], str],
+        image_id: str,
+    ) -> _Actions:  # fmt: skip
+        """Band-item writes that take a record's index from ``old`` to ``new``."""
+        if old == new:
+            return []
+        actions: _Actions = [
+            {"Delete": {"TableName": self.table, "Key": band_key(b, v, image_id)}}
+            for b, v in sorted(old.keys() - new.keys())
+        ]
+        for (b, v), phash in sorted(new.items()):
+            item = {**band_key(b, v, image_id), "image_id": {"S": image_id},
+                    "phash": {"S": phash}}  # fmt: skip
+            actions.append({"Put": {"TableName": self.table, "Item": item}})
+        return actions
 
     def _commit(self, actions: _Actions, doing: str) -> None:
         """Write ``actions`` atomically (the first is the record's); ``_Lost`` when its

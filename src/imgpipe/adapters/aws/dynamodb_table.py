@@ -7,6 +7,8 @@ Single-table design, on-demand capacity. Items (``pk``, ``sk``)::
                                     status_shard, created_id, gsi_all, processed_sha256
                                     (sparse), expires (TTL, unused grants only)
     TAG#<tag>  <created_at>#<id>    one small item per tag name of a record: image_id
+    PHASH#<band>#<value>  <id>      one item per pHash band of a processed record (4):
+                                    image_id, phash - the band index of imgpipe.similarity
 
 ``created_id`` is ``<created_at>#<id>``; ISO 8601 times contain no character below ``#``, so
 its text order is the (created_at, id) order of the cursors. Global secondary indexes, every
@@ -33,6 +35,13 @@ the AWS twin of the local ``reconcile``'s grant expiry. The first write after th
 (``processing``) drops the attribute. (An original with no record is never orphaned on AWS: its
 S3 notification reaches the processor, which adopts it.)
 
+``similar`` queries the band partitions ``imgpipe.similarity.probes`` lists (concurrently, 8 at
+a time: 20 queries for the processor's near-duplicate check at distance 4, 428 for a lookup at
+the default 10), then reads the records within the distance with a consistent ``BatchGetItem``.
+Band items carry the whole hash, so candidates are checked before any record is read. A band
+partition holds about ``N / 65536`` items: no hot partition until millions of images share a
+value (only near-identical images do).
+
 ``list(tag=...)`` reads the tag's own partition (``TAG#<tag>``) newest first. The record is kept
 whole as JSON in ``doc`` - no float/Decimal conversions, one attribute to read; the other
 attributes exist to be indexed.
@@ -47,6 +56,7 @@ from datetime import datetime
 from typing import Any
 
 from imgpipe.model import ImageRecord
+from imgpipe.similarity import bands, indexed_phash
 
 __all__ = [
     "BY_SHA256",
@@ -56,6 +66,8 @@ __all__ = [
     "KEY",
     "NEWEST",
     "SHARDS",
+    "band_key",
+    "band_keys",
     "created_id",
     "image_item",
     "image_key",
@@ -89,6 +101,17 @@ def image_key(image_id: str) -> dict[str, Any]:
 
 def tag_key(tag: str, record: ImageRecord) -> dict[str, Any]:
     return {"pk": {"S": f"TAG#{tag}"}, "sk": {"S": created_id(record.created_at, record.id)}}
+
+
+def band_key(band: int, value: str, image_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PHASH#{band}#{value}"}, "sk": {"S": image_id}}
+
+
+def band_keys(record: ImageRecord) -> dict[tuple[int, str], str]:
+    """The band items a record has - ``(band, value) -> phash`` - none unless it is
+    ``processed`` with a pHash."""
+    phash = indexed_phash(record)
+    return {} if phash is None else dict.fromkeys(enumerate(bands(phash)), phash)
 
 
 def created_id(created_at: str, image_id: str) -> str:

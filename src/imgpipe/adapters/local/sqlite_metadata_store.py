@@ -2,7 +2,8 @@
 
 Each record is kept whole as JSON in ``images.doc``; the columns beside it (``status``,
 ``created_at``, ``sha256``) exist only to be indexed, and ``image_tags`` (with ``created_at``
-copied in, so a tag's newest-first page is one index range) serves ``list(tag=...)``. Writes run
+copied in, so a tag's newest-first page is one index range) serves ``list(tag=...)``;
+``image_bands`` is the pHash band index of ``imgpipe.similarity`` (``similar``). Writes run
 in ``BEGIN IMMEDIATE`` transactions, which take the write lock up front: a conditional ``update``
 reads and writes under that lock, the equivalent of a DynamoDB condition expression.
 
@@ -23,6 +24,7 @@ from imgpipe.adapters.local._sqlite import Connections
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, InternalError, NotFoundError
 from imgpipe.model import ImageRecord, Page, Status, refusal
+from imgpipe.similarity import Matches, Similar, bands, distance, indexed_phash, probes, ranked
 
 __all__ = ["SqliteMetadataStore"]
 
@@ -46,6 +48,26 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (tag, created_at, image_id)
         ) WITHOUT ROWID""",
         "CREATE INDEX image_tags_image ON image_tags (image_id)",
+    ),
+    (
+        # The pHash band index of imgpipe.similarity: one row per band of a processed record,
+        # with the whole hash beside it so candidates are checked without reading their docs.
+        """CREATE TABLE image_bands (
+            band INTEGER NOT NULL,
+            value TEXT NOT NULL,
+            image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            phash TEXT NOT NULL,
+            PRIMARY KEY (band, value, image_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX image_bands_image ON image_bands (image_id)",
+        # Index the records processed before this version (indexed_phash's rule, in SQL).
+        """INSERT INTO image_bands (band, value, image_id, phash)
+        SELECT b.band, substr(p.phash, b.band * 4 + 1, 4), p.id, p.phash
+        FROM (SELECT id, json_extract(doc, '$.metadata.phash') AS phash
+              FROM images WHERE status = 'processed') AS p,
+             (SELECT 0 AS band UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) AS b
+        WHERE typeof(p.phash) = 'text' AND length(p.phash) = 16
+          AND NOT p.phash GLOB '*[^0-9a-f]*'""",
     ),
 )
 _BY_ID = "SELECT doc FROM images WHERE id = ?"
@@ -79,6 +101,7 @@ class SqliteMetadataStore:
             if not inserted:
                 raise ConflictError(f"image {record.id} already exists")
             _write_tags(conn, record)
+            _write_bands(conn, record)
 
     def get(self, image_id: str) -> ImageRecord | None:
         with self._db.connection() as conn:
@@ -106,6 +129,8 @@ class SqliteMetadataStore:
             )
             if updated.tags != current.tags or updated.created_at != current.created_at:
                 _write_tags(conn, updated)
+            if indexed_phash(updated) != indexed_phash(current):
+                _write_bands(conn, updated)
         return updated
 
     def list(
@@ -149,6 +174,34 @@ class SqliteMetadataStore:
             found = conn.execute(_OLDEST_PROCESSED, (sha256,)).fetchone()
         return _record(found[0]) if found else None
 
+    def similar(self, phash: str, max_distance: int, limit: int) -> Matches:
+        by_band: dict[int, list[str]] = {}
+        for band, value in probes(phash, max_distance):
+            by_band.setdefault(band, []).append(value)
+        # One query over the band index per band (each an index range per value); a record
+        # found in several bands counts once.
+        sql = "SELECT image_id, phash FROM image_bands WHERE band = ? AND value IN ({})"
+        hits: dict[str, int] = {}
+        with self._db.connection() as conn:
+            for band, values in by_band.items():
+                rows = conn.execute(sql.format(",".join("?" * len(values))), (band, *values))
+                for image_id, candidate in rows:
+                    if image_id not in hits and (d := distance(candidate, phash)) <= max_distance:
+                        hits[image_id] = d
+            if not hits:
+                return []
+            closest = sorted(hits, key=hits.__getitem__)
+            # Ties on distance are broken by age, so read every record as close as the last
+            # one kept (the band rows and the records are one transaction's writes).
+            cut = hits[closest[min(limit, len(closest)) - 1]]
+            wanted = [i for i in closest if hits[i] <= cut]
+            docs = conn.execute(
+                f"SELECT doc FROM images WHERE id IN ({','.join('?' * len(wanted))})",  # noqa: S608
+                wanted,
+            ).fetchall()
+        found = (_record(doc) for (doc,) in docs)
+        return ranked([Similar(record, hits[record.id]) for record in found], limit)
+
     def delete(self, image_id: str) -> None:
         with self._db.connection() as conn:  # one statement; tags go by ON DELETE CASCADE
             conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
@@ -187,6 +240,15 @@ def _row(record: ImageRecord) -> tuple[str, str, str, str | None, str]:
 
 def _record(doc: str) -> ImageRecord:
     return ImageRecord.from_dict(json.loads(doc))
+
+
+def _write_bands(conn: sqlite3.Connection, record: ImageRecord) -> None:
+    conn.execute("DELETE FROM image_bands WHERE image_id = ?", (record.id,))
+    if (phash := indexed_phash(record)) is not None:
+        conn.executemany(
+            "INSERT INTO image_bands (band, value, image_id, phash) VALUES (?, ?, ?, ?)",
+            [(band, value, record.id, phash) for band, value in enumerate(bands(phash))],
+        )
 
 
 def _write_tags(conn: sqlite3.Connection, record: ImageRecord) -> None:
