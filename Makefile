@@ -157,6 +157,7 @@ bench: venv  ## the CLI as shipped vs naive Pillow, sharp and the floor, then di
 	$(BIN)/python benchmarks/service_bench.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 	$(BIN)/python benchmarks/worker_memory.py $(if $(BENCH_DIR),$(BENCH_DIR),)
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/similar.py
 
 clean:  ## remove the venv and generated output
 	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) $(DEMO) $(DATA) .pytest_cache .mypy_cache .ruff_cache \

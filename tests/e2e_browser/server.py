@@ -14,6 +14,7 @@ import sys
 import time
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,6 +87,18 @@ class ServeProcess:
             os.killpg(self.process.pid, signal.SIGKILL)  # whatever is left of this tree
         self.process.wait(_STOP_GRACE_S)
         self.process = None
+
+    def wait_processed(self, image_id: str, timeout_s: float = 90.0) -> dict[str, Any]:
+        """The record of ``image_id`` once it is terminal (``AssertionError`` unless processed,
+        or after ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            record: dict[str, Any] = self.client.get(f"{self.url}/images/{image_id}").json()
+            if record["status"] in ("processed", "rejected", "failed"):
+                assert record["status"] == "processed", record
+                return record
+            time.sleep(0.1)
+        raise AssertionError(f"{image_id} was not processed within {timeout_s} s")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, Request, ViewportSize, expect
 
+import fixtures as F
+
 from .chromium import DESKTOP, PHONE, Console, needs_chromium
 from .images import HOSTILE_MAKE, MODEL, UploadSet, small_jpeg
 from .server import ServeProcess
@@ -312,4 +314,45 @@ def test_gallery_pages_through_the_cursor_as_it_scrolls(
     assert len(pages) == -(-len(expected) // 24)  # one request per page
     assert all("cursor=" in url for url in pages[1:])
     assert [cards.nth(i).get_attribute("data-id") for i in range(cards.count())] == expected
+    assert_no_console_errors(console)
+
+
+def test_the_detail_view_names_a_near_duplicate_and_shows_similar_images(
+    page: Page, console: Console, server: ServeProcess, artifacts: Path
+) -> None:
+    """A smaller re-encode of an uploaded photo is marked as looking almost the same as it,
+    with a link; each one's detail view shows the other among its similar images, as a loaded
+    thumbnail that opens it."""
+    ids = []
+    for name, data in (("harbour.jpg", F.scene(11)), ("harbour-small.jpg",
+                       F.scene(11, (300, 225), quality=60))):  # fmt: skip
+        reply = server.client.post(f"{server.url}/images?filename={name}", content=data,
+                                   headers={"Content-Type": "image/jpeg"})  # fmt: skip
+        assert reply.status_code == 202
+        ids.append(reply.json()["id"])
+        server.wait_processed(ids[-1])
+    first, copy = ids
+
+    page.goto(f"{server.url}/dashboard#/images/{copy}")
+    notice = page.locator(f"[data-near-duplicate='{first}']")
+    expect(notice).to_contain_text("Looks almost the same as")
+    expect(notice).to_contain_text("of 64 hash bits differ")
+    similar = page.locator(f"section[data-similar='{copy}']")
+    expect(similar).to_be_visible()
+    tile = similar.locator(f"a[href='#/images/{first}']")
+    expect(tile.locator("img")).to_have_attribute("alt", "harbour.jpg")
+    expect(tile).to_contain_text(re.compile(r"same hash|\d+ bits apart"))
+    tile.locator("img").scroll_into_view_if_needed()
+    page.wait_for_function(
+        "sel => document.querySelector(sel)?.naturalWidth > 0",
+        arg=f"section[data-similar='{copy}'] img",
+    )
+    page.screenshot(path=artifacts / "dashboard-similar.png", animations="disabled")
+
+    tile.click()
+    expect(page.locator("#detail-title")).to_have_text("harbour.jpg")
+    expect(
+        page.locator(f"section[data-similar='{first}'] a[href='#/images/{copy}']")
+    ).to_be_visible()
+    expect(page.locator("[data-near-duplicate]")).to_have_count(0)  # the older one points nowhere
     assert_no_console_errors(console)

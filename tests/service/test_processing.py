@@ -11,7 +11,7 @@ import pytest
 
 import fixtures as F
 from imgpipe.core.tags import LocalTagger
-from imgpipe.errors import BadRequestError, NotFoundError
+from imgpipe.errors import BadRequestError, ConflictError, NotFoundError
 from imgpipe.events import object_created_event
 from imgpipe.keys import new_id, raw_key, rendition_key
 from imgpipe.model import Tag
@@ -201,6 +201,37 @@ def test_duplicate_content_reuses_the_earlier_renditions_without_rendering(
         assert mine["key"].startswith(f"processed/{copy.id}/")
         assert pipeline.blobs.get(mine["key"]) == pipeline.blobs.get(theirs["key"])
         assert {**mine, "key": ""} == {**theirs, "key": ""}
+
+
+def test_a_near_duplicate_points_at_the_closest_older_image_only(pipeline: Pipeline) -> None:
+    """A re-encode processed before its original points nowhere, and the original (the older)
+    never points at it; reprocessed once the original is processed, the copy points at it."""
+    original = pipeline.service.upload(F.scene(5), "original.jpg")
+    copy = pipeline.service.upload(F.scene(5, (300, 225), quality=60), "copy.jpg")
+    other = pipeline.service.upload(F.scene(6), "other.jpg")
+    pipeline.service.process_object(copy.raw_key)  # before the original exists as processed
+    pipeline.service.process_object(original.raw_key)
+    pipeline.service.process_object(other.raw_key)
+    assert pipeline.service.get(copy.id).near_duplicate_of is None
+    assert pipeline.service.get(original.id).near_duplicate_of is None  # the copy is newer
+
+    pipeline.service.reprocess(copy.id)
+    pipeline.run_worker()
+    near = pipeline.service.get(copy.id).near_duplicate_of
+    assert near is not None
+    assert near["id"] == original.id
+    assert 0 <= near["distance"] <= Settings().service.near_duplicate_distance
+    assert pipeline.service.get(other.id).near_duplicate_of is None
+    found = pipeline.service.similar(original.id)
+    assert [(s.record.id, s.distance) for s in found] == [(copy.id, near["distance"])]
+
+
+def test_similar_needs_a_processed_image(pipeline: Pipeline) -> None:
+    pending = pipeline.service.upload(F.scene(7), "pending.jpg")
+    with pytest.raises(ConflictError, match="pending"):
+        pipeline.service.similar(pending.id)
+    with pytest.raises(NotFoundError):
+        pipeline.service.similar(new_id())
 
 
 def test_a_duplicate_keeps_its_renditions_when_the_original_is_deleted(

@@ -108,6 +108,9 @@ export const getImage = (id) => request("GET", `images/${encodeURIComponent(id)}
 export const deleteImage = (id) => request("DELETE", `images/${encodeURIComponent(id)}`);
 export const reprocessImage = (id) =>
   request("POST", `images/${encodeURIComponent(id)}/reprocess`);
+/** Processed images whose perceptual hash is within `maxDistance` of 64 bits, closest first. */
+export const similarImages = (id, { maxDistance = 10, limit = 12 } = {}) =>
+  request("GET", `images/${encodeURIComponent(id)}/similar?max_distance=${maxDistance}&limit=${limit}`);
 
 /** POST `body` with XMLHttpRequest (fetch cannot report upload progress). */
 function post(url, body, onProgress, headers = {}) {

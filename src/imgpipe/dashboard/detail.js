@@ -19,7 +19,12 @@ const DETAIL_SIZES = "(max-width: 860px) 100vw, 60vw";
 const ID_PATTERN = /^[0-9a-zA-Z_-]{1,64}$/;
 
 export function detailSignature(record) {
-  return [record.id, record.status, record.processed_at, record.duplicate_of].join("|");
+  const near = record.near_duplicate_of?.id;
+  return [record.id, record.status, record.processed_at, record.duplicate_of, near].join("|");
+}
+
+function imageLink(id) {
+  return h("a", { href: `#/images/${encodeURIComponent(id)}` }, id);
 }
 
 function closeButton() {
@@ -198,9 +203,25 @@ export function renderDetail(container, record, actions) {
           "p",
           { class: "notice" },
           "Same content as ",
-          h("a", { href: `#/images/${encodeURIComponent(record.duplicate_of)}` }, record.duplicate_of),
+          imageLink(record.duplicate_of),
           " — its renditions were reused.",
         )
+      : null;
+  const near = record.near_duplicate_of;
+  const nearDuplicate =
+    near && ID_PATTERN.test(near.id) && Number.isInteger(near.distance)
+      ? h(
+          "p",
+          { class: "notice", dataset: { nearDuplicate: near.id } },
+          "Looks almost the same as ",
+          imageLink(near.id),
+          ` (${near.distance} of 64 hash bits differ).`,
+        )
+      : null;
+  // Filled by fillSimilar once the server has answered (processed images only).
+  const similar =
+    record.status === "processed"
+      ? h("section", { class: "detail-section similar", hidden: true, dataset: { similar: record.id } })
       : null;
   const raw = h(
     "details",
@@ -230,11 +251,13 @@ export function renderDetail(container, record, actions) {
         { class: "detail-info" },
         error,
         duplicate,
+        nearDuplicate,
         section("Original", originalFacts(record)),
         section("Capture", captureFacts(record)),
         section("Tags", tagList(record, actions.onTag)),
         section("Dominant colours", colourList(record)),
         section("Renditions", renditionTable(record)),
+        similar,
         raw,
       ),
     ),
@@ -256,6 +279,34 @@ export function renderDetail(container, record, actions) {
       }),
     ),
   );
+}
+
+/**
+ * Show the images `GET /images/{id}/similar` found for the open record `id` in its "Similar
+ * images" section (left hidden when there are none).
+ */
+export function fillSimilar(container, id, items) {
+  const target = [...container.querySelectorAll("section[data-similar]")].find(
+    (el) => el.dataset.similar === id,
+  );
+  const usable = (items || []).filter((item) => item?.image && ID_PATTERN.test(item.image.id));
+  if (!target || !usable.length) return;
+  const tiles = usable.map(({ image, distance }) => {
+    const name = image.filename || image.id;
+    const thumb = picture(image, { sizes: "96px", alt: name, className: "similar-thumb" });
+    return h(
+      "li",
+      {},
+      h(
+        "a",
+        { href: `#/images/${encodeURIComponent(image.id)}`, title: name },
+        thumb || h("span", { class: "similar-thumb", text: name }),
+        h("span", { class: "similar-distance", text: distance ? `${distance} bits apart` : "same hash" }),
+      ),
+    );
+  });
+  target.replaceChildren(h("h3", { text: "Similar images" }), h("ul", { class: "similar-list" }, tiles));
+  target.hidden = false;
 }
 
 /** The detail view's content when the id is unknown to the server. */

@@ -1,8 +1,8 @@
 // The detail view and its route (#/images/<id>): open, refresh while shown, close through
 // the history; its Delete and Reprocess actions, each confirmed first.
 
-import { ApiError, deleteImage, getImage, reprocessImage } from "./api.js";
-import { detailSignature, renderDetail, renderMissing } from "./detail.js";
+import { ApiError, deleteImage, getImage, reprocessImage, similarImages } from "./api.js";
+import { detailSignature, fillSimilar, renderDetail, renderMissing } from "./detail.js";
 import { announce, h } from "./dom.js";
 import { entryFor, ID_PATTERN, state, TERMINAL } from "./store.js";
 
@@ -58,6 +58,16 @@ export function showDetail(record) {
   renderDetail(page.ui.detailBody, record, actions);
   if (rawOpen) page.ui.detailBody.querySelector("details.raw").open = true;
   state.openSignature = signature;
+  if (record.status === "processed") loadSimilar(record.id);
+}
+
+async function loadSimilar(id) {
+  try {
+    const { items } = await similarImages(id);
+    if (state.openId === id) fillSimilar(page.ui.detailBody, id, items);
+  } catch {
+    // optional: the detail view stands without it (an older server has no such route)
+  }
 }
 
 async function openDetail(id) {
