@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
         for radius in RADII:
             indexed: list[float] = []
             scanned: list[float] = []
-            found = 0
+            hits = 0
             for query in queries:
                 phash = f"{query:016x}"
                 got = _timed(indexed, store.similar, phash, radius, LIMIT)
@@ -101,8 +101,8 @@ def main(argv: list[str]) -> int:
                 ids = [s.record.id for s in got]
                 if ids != want[:LIMIT]:
                     raise SystemExit(f"r={radius}: the index found {ids}, the scan {want}")
-                found += len(ids)
-            rows.append((radius, len(probes("0" * 16, radius)), found / len(queries),
+                hits += len(ids)
+            rows.append((radius, len(probes("0" * 16, radius)), hits / len(queries),
                          indexed, scanned))  # fmt: skip
     lines = ["", "## Similar images", "",
              f"`python benchmarks/similar.py` on {datetime.now(UTC):%Y-%m-%d}: "
@@ -114,10 +114,10 @@ def main(argv: list[str]) -> int:
              "every query.", "",
              "| radius r | probes | found / query | index p50 ms | index p99 ms "
              "| scan p50 ms | speed-up |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for radius, probe_count, found, indexed, scanned in rows:
+    for radius, probe_count, per_query, indexed, scanned in rows:
         p99 = statistics.quantiles(indexed, n=100)[98] * 1000
         p50, scan = statistics.median(indexed) * 1000, statistics.median(scanned) * 1000
-        lines.append(f"| {radius} | {probe_count} | {found:.1f} | {p50:.2f} | {p99:.2f} | "
+        lines.append(f"| {radius} | {probe_count} | {per_query:.1f} | {p50:.2f} | {p99:.2f} | "
                      f"{scan:.1f} | {scan / p50:.0f}x |")  # fmt: skip
     append_report(lines)
     return 0
