@@ -21,6 +21,7 @@
     ├── UnauthorizedError             unauthorized       401   (missing or wrong token)
     ├── BusyError                     busy               503   (over the concurrency cap)
     ├── ProcessingTimeoutError        timeout            504   (transient: may be retried)
+    ├── UnavailableError              unavailable        502   (the client cannot reach the API)
     ├── ConfigError                   config             500   (bad settings file or value)
     └── InternalError                 internal           500   (a bug or an environment fault)
 
@@ -53,6 +54,7 @@ __all__ = [
     "TooManyPixelsError",
     "TruncatedError",
     "UnauthorizedError",
+    "UnavailableError",
     "UnsupportedTypeError",
     "UploadPolicyError",
     "error_for_code",
@@ -181,6 +183,14 @@ class ProcessingTimeoutError(ImgpipeError):
     exit_code = 75  # EX_TEMPFAIL
 
 
+class UnavailableError(ImgpipeError):
+    """Raised by ``imgpipe.client`` when the server cannot be reached (never sent by one)."""
+
+    code = "unavailable"
+    http_status = 502
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 class ConfigError(ImgpipeError):
     code = "config"
     http_status = 500
@@ -211,6 +221,7 @@ _BY_CODE: dict[str, type[ImgpipeError]] = {
         UnauthorizedError,
         BusyError,
         ProcessingTimeoutError,
+        UnavailableError,
         ConfigError,
         InternalError,
     )

@@ -1,4 +1,5 @@
-"""The ``imgpipe`` command: batch processing, inspection and a health check of the engine."""
+"""The ``imgpipe`` command: batch processing, inspection, a health check of the engine, the
+local service, and uploads to a running one (local or AWS)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from imgpipe import __version__
-from imgpipe.errors import ConfigError, ImgpipeError
+from imgpipe.errors import ConfigError, ImgpipeError, RejectedError
 from imgpipe.settings import Settings
 
 if TYPE_CHECKING:
@@ -295,6 +296,59 @@ def serve(host: str, port: int, data_dir: Path, workers: int | None, public_url:
                    settings, token, oidc_issuer, oidc_client_id)  # fmt: skip
     except ConfigError as exc:
         raise click.UsageError(exc.message) from exc
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--url", envvar="IMGPIPE_URL", required=True,
+              help="The API's base URL: http://127.0.0.1:8080, or the stack's ApiUrl "
+                   "(env IMGPIPE_URL).")  # fmt: skip
+@click.option("--token", envvar="IMGPIPE_API_TOKEN", default=None,
+              help="Sent as 'Authorization: Bearer <token>' (env IMGPIPE_API_TOKEN).")  # fmt: skip
+@click.option("--wait", is_flag=True, help="Wait until each image is processed or refused.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              help="Seconds --wait waits for one image.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def upload(files: tuple[Path, ...], url: str, token: str | None, wait: bool, timeout: float,
+           as_json: bool) -> None:  # fmt: skip
+    """Upload FILES to a running imgpipe (directly up to 4 MiB, larger ones through an upload
+    form), one at a time, and print each image's id - with --wait, its final status.
+
+    Exit status: 0 when every file was accepted (with --wait: processed); else the code of the
+    last refusal - 65 for a rejected image, 69 when the server cannot be reached, 75 on a
+    timeout, 77 without the right token.
+    """
+    from imgpipe.client import Client  # noqa: PLC0415 - httpx only for this command
+
+    status = 0
+    with Client(url, token) as client:
+        for path in files:
+            result: dict[str, Any] = {"source": str(path)}
+            try:
+                accepted = client.upload(path)
+                result.update(id=accepted.id, status=accepted.status)
+                if wait:
+                    image = client.wait(accepted.id, timeout)
+                    result.update(status=image.status, width=image.width, height=image.height,
+                                  renditions=[r.url for r in image.renditions])  # fmt: skip
+                    if image.error is not None:
+                        result["error"] = image.error.to_dict()
+                        status = image.error.exit_code
+            except ImgpipeError as exc:  # refused at upload, or the server is out of reach
+                refused = "rejected" if isinstance(exc, RejectedError) else "error"
+                result.update(status=refused, error=exc.to_dict())
+                status = exc.exit_code
+            click.echo(json.dumps(result) if as_json else _uploaded(result))
+    sys.exit(status)
+
+
+def _uploaded(result: dict[str, Any]) -> str:
+    if "error" in result:
+        error = result["error"]
+        return f"{result['status']} {result['source']}: {error['code']} - {error['message']}"
+    size = f" {result['width']}x{result['height']}" if result.get("width") else ""
+    return f"{result['status']} {result['source']}: {result['id']}{size}"
 
 
 @main.command()
