@@ -95,7 +95,15 @@ def test_upload_inspect_filter_delete(
     for name in ("thumb", "medium", "large"):
         assert f"/renditions/{name}.webp " in srcset
     assert "/renditions/thumb.jpg 320w" in (image.get_attribute("srcset") or "")
-    expect(sunset.locator("canvas.placeholder")).to_have_count(1)  # the decoded BlurHash
+    # The placeholder is the decoded ThumbHash (preferred over the BlurHash): the photo's shape.
+    placeholder = sunset.locator("canvas.placeholder[data-hash='thumbhash']")
+    expect(placeholder).to_have_count(1)
+    shape = placeholder.evaluate(
+        "c => [c.width, c.height, c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data.some(v => v > 0)]"
+    )
+    assert shape[0] < shape[1]  # portrait, like the 900 x 1200 sunset
+    assert shape[2]
     expect(sunset.locator(".card-sub")).to_have_text(re.compile(rf"^900 {X} 1200 · JPEG · \d+ KB$"))
 
     assert ("POST", "/uploads") in requests  # the large file asked for a signed form ...

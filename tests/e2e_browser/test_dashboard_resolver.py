@@ -143,7 +143,7 @@ def test_every_file_the_page_needs_is_served_with_its_type(get: Get) -> None:
         _assert_locked_down(reply)
         if name.endswith(".js"):
             wanted += _IMPORT.findall(reply.text)
-    assert {"app.js", "api.js", "blurhash.js", "dashboard.css", "icon.svg"} <= seen
+    assert {"app.js", "api.js", "blurhash.js", "thumbhash.js", "dashboard.css", "icon.svg"} <= seen
 
 
 def test_root_redirects_to_the_dashboard(get: Get) -> None:

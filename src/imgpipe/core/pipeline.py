@@ -42,7 +42,9 @@ def process(
     info = inspect(data, settings.limits)
     rendered = render(data, info, settings.renditions, settings.encoding)
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    metadata = build_metadata(info, sha256, fingerprint(rendered.sample), settings.keep_gps)
+    metadata = build_metadata(
+        info, sha256, fingerprint(rendered.sample, rendered.rgba), settings.keep_gps
+    )
     subject = TagSubject(metadata=metadata, preview_jpeg=_preview(rendered.renditions))
     tags = tuple((tagger or LocalTagger()).tag(subject))
     return Processed(metadata=metadata, renditions=rendered.renditions, tags=tags)

@@ -31,10 +31,13 @@ _WHITE = 255.0
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """The encoded renditions plus a small sRGB sample (``H x W x 3`` uint8) for analysis."""
+    """The encoded renditions plus a small sRGB sample for analysis: ``sample`` (``H x W x 3``
+    uint8, alpha flattened on white) and ``rgba`` (``H x W x 4``, straight alpha; 255 where the
+    image has none) - the same pixels, for what must see transparency (ThumbHash)."""
 
     renditions: tuple[Rendition, ...]
     sample: np.ndarray[Any, np.dtype[np.uint8]]
+    rgba: np.ndarray[Any, np.dtype[np.uint8]]
 
 
 def render(
@@ -54,12 +57,12 @@ def render(
             else:
                 image = _crop_centre(image, item.size)
             outputs.extend(_encode(image, item, fmt, encoding) for fmt in item.spec.formats)
-        sample = _sample(current)
+        sample, rgba = _sample(current)
     except VipsError as exc:
         raise translate_error(exc, info.format, data) from exc
     order = {s.name: i for i, s in enumerate(specs)}
     outputs.sort(key=lambda r: order[r.name])
-    return Rendered(renditions=tuple(outputs), sample=sample)
+    return Rendered(renditions=tuple(outputs), sample=sample, rgba=rgba)
 
 
 def _decode(data: bytes, info: SourceInfo, size: tuple[int, int]) -> pyvips.Image:
@@ -180,12 +183,18 @@ def _encode(
     return Rendition(item.spec.name, fmt, image.width, image.height, bytes(data))
 
 
-def _sample(image: pyvips.Image) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """A small sRGB copy, alpha flattened on white, for hashes, placeholders and colours."""
+def _sample(
+    image: pyvips.Image,
+) -> tuple[np.ndarray[Any, np.dtype[np.uint8]], np.ndarray[Any, np.dtype[np.uint8]]]:
+    """A small sRGB copy, alpha flattened on white, for hashes, placeholders and colours; and
+    the same with its alpha kept (opaque images get a constant 255)."""
     small = image.thumbnail_image(_SAMPLE_EDGE, height=_SAMPLE_EDGE)
-    if small.hasalpha():
-        small = small.flatten(background=[_WHITE] * (small.bands - 1))
-    if small.bands == 1:
+    if small.bands < 3:  # grey, grey + alpha
         small = small.colourspace("srgb")
-    array: np.ndarray[Any, np.dtype[np.uint8]] = small.cast("uchar").numpy()
-    return array.reshape(small.height, small.width, 3)
+    small = small.cast("uchar")
+    if small.hasalpha():
+        rgba, flat = small, small.flatten(background=[_WHITE] * 3).cast("uchar")
+    else:
+        rgba, flat = small.bandjoin(255), small
+    shape = (small.height, small.width)
+    return flat.numpy().reshape(*shape, 3), rgba.numpy().reshape(*shape, 4)

@@ -4,6 +4,7 @@
 import { apiUrl } from "./api.js";
 import { paintBlurhash, isBlurhash } from "./blurhash.js";
 import { h, hexColour } from "./dom.js";
+import { thumbHashToRGBA } from "./thumbhash.js";
 
 const SOURCE_TYPES = [
   ["avif", "image/avif"],
@@ -67,23 +68,45 @@ export function picture(record, { sizes, alt, className = "", lazy = true }) {
   return element;
 }
 
+/** The RGBA pixels of a base64 ThumbHash ({w, h, rgba}), or null when it is not one. */
+function decodeThumbHash(text) {
+  if (typeof text !== "string" || !/^[A-Za-z0-9+/]{6,64}={0,2}$/.test(text)) return null;
+  try {
+    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const decoded = thumbHashToRGBA(bytes);
+    return decoded.w > 0 && decoded.h > 0 ? decoded : null;
+  } catch {
+    return null;
+  }
+}
+
+function canvasOf(width, height) {
+  return h("canvas", { class: "placeholder", width, height, "aria-hidden": "true" });
+}
+
 /**
  * Paint what is known before the pixels arrive: the dominant colour as the background of
- * `box`, and the BlurHash decoded into a small canvas (returned, or null when there is none).
+ * `box`, and a small canvas (returned, or null when there is none) with the ThumbHash - which
+ * keeps the aspect ratio and transparency - or else the BlurHash.
  */
 export function placeholder(box, record) {
   const metadata = record.metadata || {};
   const colour = hexColour(metadata.dominant_colors?.[0]?.hex);
   if (colour) box.style.backgroundColor = colour;
+  const thumb = decodeThumbHash(metadata.thumbhash);
+  if (thumb) {
+    const canvas = canvasOf(thumb.w, thumb.h);
+    canvas.dataset.hash = "thumbhash";
+    const context = canvas.getContext("2d");
+    if (!context) return null;
+    context.putImageData(new ImageData(new Uint8ClampedArray(thumb.rgba), thumb.w, thumb.h), 0, 0);
+    return canvas;
+  }
   if (!isBlurhash(metadata.blurhash)) return null;
   const ratio = record.height && record.width ? record.height / record.width : 0.75;
   const height = Math.max(1, Math.min(64, Math.round(PLACEHOLDER_WIDTH * ratio)));
-  const canvas = h("canvas", {
-    class: "placeholder",
-    width: PLACEHOLDER_WIDTH,
-    height,
-    "aria-hidden": "true",
-  });
+  const canvas = canvasOf(PLACEHOLDER_WIDTH, height);
+  canvas.dataset.hash = "blurhash";
   try {
     paintBlurhash(canvas, metadata.blurhash);
   } catch {
