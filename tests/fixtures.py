@@ -89,6 +89,7 @@ __all__ = [
     "raw_exif",
     "rgb16_png",
     "rgba_png",
+    "salient",
     "scene",
     "svg",
     "svg_bare",
@@ -356,6 +357,19 @@ def noisy_png(size: tuple[int, int] = (256, 192)) -> bytes:
 def noisy_webp(size: tuple[int, int] = (256, 192)) -> bytes:
     """A lossy WebP of random noise."""
     return _save(_noise(size), "WEBP", quality=90)
+
+
+@cache
+def salient(
+    size: tuple[int, int] = (1600, 900), centre: tuple[int, int] = (1300, 220), radius: int = 70
+) -> bytes:
+    """A PNG of dim grey noise with one bright yellow disc (the salient object) at ``centre``."""
+    width, height = size
+    rng = np.random.default_rng(11)
+    pixels = rng.integers(40, 80, (height, width, 3), dtype=np.uint8)
+    ys, xs = np.mgrid[0:height, 0:width]
+    pixels[(xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 < radius**2] = (255, 225, 30)
+    return _save(Image.fromarray(pixels, mode="RGB"), "PNG")
 
 
 @cache

@@ -94,7 +94,8 @@ class RenditionSpec:
     """One rendition, as data: resize to fit within (width x height), then encode to formats.
 
     ``fit="inside"`` keeps the aspect ratio and never upscales; ``fit="cover"`` fills exactly
-    width x height (needs a height), cropping the centre, again without upscaling.
+    width x height (needs a height), cropping around the image's focal point (see
+    ``core.render``), again without upscaling.
     ``quality`` overrides the global per-format quality for this rendition only.
     """
 

@@ -544,6 +544,43 @@ def test_similar_of_an_unprocessed_image_is_409_and_of_an_unknown_one_404(api: A
     assert (reply.status, reply.error_code) == (404, "not_found")
 
 
+# --- PUT /images/{id}/focal-point ---------------------------------------------------------------
+
+
+def test_a_focal_point_put_is_queued_and_kept(api: Api, processed: str) -> None:
+    body = json.dumps({"x": 100, "y": 10}).encode()
+    reply = api.call("PUT", f"/images/{processed}/focal-point", body,
+                     {"content-type": "application/json"})  # fmt: skip
+    assert reply.status == 202
+    assert reply.json()["status"] == "pending"
+    assert reply.headers["location"] == f"/images/{processed}"
+    api.run_worker()
+    record = api.call("GET", f"/images/{processed}").json()
+    assert record["status"] == "processed"
+    assert record["metadata"]["focal_point"] == {"x": 100, "y": 10, "source": "user"}
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"x": 120, "y": 0}, 422, "invalid_request"),  # the image is 120x80: x 0..119
+    ({"x": -1, "y": 0}, 422, "invalid_request"),
+    ({"x": 1.5, "y": 0}, 422, "invalid_request"),
+    ({"y": 0}, 422, "invalid_request"),
+])  # fmt: skip
+def test_a_focal_point_outside_the_image_or_malformed_is_refused(
+    api: Api, processed: str, body: dict[str, object], status: int, code: str
+) -> None:
+    reply = api.call("PUT", f"/images/{processed}/focal-point", json.dumps(body).encode(),
+                     {"content-type": "application/json"})  # fmt: skip
+    assert (reply.status, reply.error_code) == (status, code)
+
+
+def test_a_focal_point_of_a_pending_image_is_409(api: Api) -> None:
+    pending = api.upload(F.jpeg())
+    reply = api.call("PUT", f"/images/{pending}/focal-point", b'{"x": 1, "y": 1}',
+                     {"content-type": "application/json"})  # fmt: skip
+    assert (reply.status, reply.error_code) == (409, "conflict")
+
+
 # --- service routes ----------------------------------------------------------------------------
 
 
@@ -568,6 +605,7 @@ def test_openapi_describes_every_route(api: Api) -> None:
         "/images/{image_id}/renditions/{filename}": {"get"},
         "/images/{image_id}/reprocess": {"post"},
         "/images/{image_id}/similar": {"get"},
+        "/images/{image_id}/focal-point": {"put"},
         "/health": {"get"},
     }
 

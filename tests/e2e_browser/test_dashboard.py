@@ -364,3 +364,39 @@ def test_the_detail_view_names_a_near_duplicate_and_shows_similar_images(
     ).to_be_visible()
     expect(page.locator("[data-near-duplicate]")).to_have_count(0)  # the older one points nowhere
     assert_no_console_errors(console)
+
+
+def test_the_detail_view_shows_the_focal_point_and_a_click_moves_it(
+    page: Page, console: Console, server: ServeProcess, artifacts: Path
+) -> None:
+    """The marker sits on the salient disc attention found; a click elsewhere sets the point
+    there (PUT), the image is processed again and the marker comes back as the user's."""
+    reply = server.client.post(f"{server.url}/images?filename=disc.png", content=F.salient(),
+                               headers={"Content-Type": "image/png"})  # fmt: skip
+    assert reply.status_code == 202
+    image_id = reply.json()["id"]
+    server.wait_processed(image_id)
+
+    page.goto(f"{server.url}/dashboard#/images/{image_id}")
+    marker = page.locator(".detail-media .focal-marker")
+    expect(marker).to_have_attribute("data-source", "attention")
+    x, y = int(marker.get_attribute("data-x") or -1), int(marker.get_attribute("data-y") or -1)
+    assert (x - 1300) ** 2 + (y - 220) ** 2 < 70**2  # on the disc (1600 x 900, disc at 1300, 220)
+    expect(page.locator(".focal-caption")).to_contain_text("found by attention")
+    media = page.locator(".detail-media")
+    expect(media).to_have_class(re.compile(r"\bloaded\b"))
+    page.screenshot(path=artifacts / "dashboard-focal-point.png", animations="disabled")
+
+    box = media.bounding_box()
+    assert box is not None
+    media.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.75})
+    expect(marker).to_have_attribute("data-source", "user", timeout=PROCESSING_TIMEOUT_MS)
+    expect(page.locator(".focal-caption")).to_contain_text("set by you")
+    record = server.wait_processed(image_id)
+    point = record["metadata"]["focal_point"]
+    assert point["source"] == "user"
+    assert abs(point["x"] - 400) <= 16
+    assert abs(point["y"] - 675) <= 16
+    expect(media).to_have_class(re.compile(r"\bloaded\b"), timeout=PROCESSING_TIMEOUT_MS)
+    page.screenshot(path=artifacts / "dashboard-focal-point-moved.png", animations="disabled")
+    assert_no_console_errors(console)

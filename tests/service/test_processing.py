@@ -3,6 +3,7 @@ idempotently, with duplicates reusing renditions and reprocessing replacing stal
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import quote
@@ -11,7 +12,7 @@ import pytest
 
 import fixtures as F
 from imgpipe.core.tags import LocalTagger
-from imgpipe.errors import BadRequestError, ConflictError, NotFoundError
+from imgpipe.errors import BadRequestError, ConflictError, InvalidRequestError, NotFoundError
 from imgpipe.events import object_created_event
 from imgpipe.keys import new_id, raw_key, rendition_key
 from imgpipe.model import Tag
@@ -224,6 +225,54 @@ def test_a_near_duplicate_points_at_the_closest_older_image_only(pipeline: Pipel
     assert pipeline.service.get(other.id).near_duplicate_of is None
     found = pipeline.service.similar(original.id)
     assert [(s.record.id, s.distance) for s in found] == [(copy.id, near["distance"])]
+
+
+AVATAR = Settings(renditions=(RenditionSpec("avatar", 128, 128, fit="cover", formats=("png",)),))
+
+
+def _yellow(data: bytes) -> float:
+    import numpy as np  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+    return float(((pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 90)).mean())
+
+
+def test_the_focal_point_is_found_stored_and_a_users_one_rerenders_the_crops(
+    make_pipeline: MakePipeline,
+) -> None:
+    """Processing stores the attention focal point (on the disc) and the avatar shows the disc;
+    a user's point elsewhere re-renders the avatar around it, and survives a later reprocess."""
+    pipeline = make_pipeline(settings=AVATAR)
+    record = pipeline.service.upload(F.salient(), "disc.png")
+    (done,) = pipeline.run_worker()
+    point = done.metadata["focal_point"]
+    assert point["source"] == "attention"
+    assert (point["x"] - 1300) ** 2 + (point["y"] - 220) ** 2 < 70**2
+    avatar_key = done.renditions[0]["key"]
+    assert _yellow(pipeline.blobs.get(avatar_key)) > 0.015  # the whole disc: pi*10^2 of 128^2
+
+    queued = pipeline.service.set_focal_point(record.id, 10, 890)
+    assert (queued.status, queued.generation) == ("pending", 1)
+    (again,) = pipeline.run_worker()
+    assert again.metadata["focal_point"] == {"x": 10, "y": 890, "source": "user"}
+    assert _yellow(pipeline.blobs.get(again.renditions[0]["key"])) == 0.0
+    assert again.renditions[0]["etag"] != done.renditions[0]["etag"]
+
+    pipeline.service.reprocess(record.id)
+    (kept,) = pipeline.run_worker()
+    assert kept.metadata["focal_point"] == {"x": 10, "y": 890, "source": "user"}
+
+
+def test_a_focal_point_needs_a_processed_image_and_a_point_inside_it(pipeline: Pipeline) -> None:
+    pending = pipeline.service.upload(F.jpeg((120, 80)), "cat.jpg")
+    with pytest.raises(ConflictError, match="pending"):
+        pipeline.service.set_focal_point(pending.id, 1, 1)
+    pipeline.run_worker()
+    with pytest.raises(InvalidRequestError, match="outside the 120x80"):
+        pipeline.service.set_focal_point(pending.id, 120, 0)
+    with pytest.raises(NotFoundError):
+        pipeline.service.set_focal_point(new_id(), 1, 1)
 
 
 def test_similar_needs_a_processed_image(pipeline: Pipeline) -> None:

@@ -200,3 +200,17 @@ def test_plan_is_largest_first_and_keeps_every_spec(
     assert sorted(map(id, (p.spec for p in planned))) == sorted(map(id, chosen))
     areas = [p.scaled[0] * p.scaled[1] for p in planned]
     assert areas == sorted(areas, reverse=True)
+
+
+def test_crop_origin_centres_on_the_focus_and_stays_inside() -> None:
+    """The crop is centred on the focal point where the image allows, pushed inside at edges;
+    without a focus it is the centre crop."""
+    from imgpipe.core.geometry import crop_origin  # noqa: PLC0415
+
+    assert crop_origin((400, 200), (100, 100)) == (150, 50)
+    assert crop_origin((400, 200), (100, 100), (0.5, 0.5)) == (150, 50)
+    assert crop_origin((400, 200), (100, 100), (0.25, 0.75)) == (50, 100)
+    assert crop_origin((400, 200), (100, 100), (0.0, 0.0)) == (0, 0)
+    assert crop_origin((400, 200), (100, 100), (1.0, 1.0)) == (300, 100)
+    assert crop_origin((400, 200), (400, 100), (0.9, 0.1)) == (0, 0)
+    assert crop_origin((400, 200), (100, 100), (-3.0, 7.0)) == (0, 100)  # clamped

@@ -25,8 +25,13 @@ SQUARE = RenditionSpec("square", 16, 16, fit="cover", formats=ALL_FORMATS)
 LOSSY = 40
 
 
-def _render(data: bytes, *specs: RenditionSpec, encoding: Encoding | None = None) -> Rendered:
-    return render(data, inspect(data, Limits()), specs, encoding or Encoding())
+def _render(
+    data: bytes,
+    *specs: RenditionSpec,
+    encoding: Encoding | None = None,
+    focal_point: tuple[int, int] | None = None,
+) -> Rendered:
+    return render(data, inspect(data, Limits()), specs, encoding or Encoding(), focal_point)
 
 
 def _open(rendition: Rendition) -> Image.Image:
@@ -76,12 +81,14 @@ def test_every_orientation_is_applied_to_the_pixels(orientation: int, container:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_orientation_survives_shrink_on_load_and_cover_crop(orientation: int) -> None:
-    """A 600x400 rotated JPEG shrunk to 150x100 and cover-cropped to 60x60 stays upright."""
+    """A 600x400 rotated JPEG shrunk to 150x100 and cover-cropped to 60x60 (around the
+    centre, given as the focal point) stays upright."""
     specs = (
         RenditionSpec("half", 150, formats=("png",)),
         RenditionSpec("square", 60, 60, fit="cover", formats=("png",)),
     )
-    half, square = _render(F.oriented(orientation, "JPEG", scale=10), *specs).renditions
+    data = F.oriented(orientation, "JPEG", scale=10)
+    half, square = _render(data, *specs, focal_point=(300, 200)).renditions
     assert (half.width, half.height) == (150, 100)
     _assert_upright(half, scale=150 / 60)
     assert (square.width, square.height) == (60, 60)
@@ -372,3 +379,53 @@ def test_fixture_metadata_is_really_there() -> None:
     assert 0xFE in _jpeg_markers(F.hostile_jpeg())
     assert {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP"} <= set(_png_chunks(F.png_with_metadata()))
     assert {b"EXIF", b"XMP ", b"ICCP"} <= set(_webp_chunks(F.webp_with_metadata()))
+
+
+# --- focal point and cover crops -----------------------------------------------------------------
+
+COVERS = (
+    RenditionSpec("avatar", 256, 256, fit="cover", formats=("png",)),
+    RenditionSpec("social", 1200, 630, fit="cover", formats=("png",)),
+    RenditionSpec("tall", 300, 900, fit="cover", formats=("png",)),
+)
+
+
+def _yellow_fraction(rendition: Rendition) -> float:
+    pixels = np.asarray(_open(rendition).convert("RGB"), dtype=np.int16)
+    yellow = (pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 90)
+    return float(yellow.mean())
+
+
+OFF_CENTRE = [((1600, 900), (1300, 220)), ((900, 1600), (150, 1400)), ((1200, 1200), (1050, 1050))]
+
+
+@pytest.mark.parametrize(("size", "centre"), OFF_CENTRE)
+def test_attention_finds_an_off_centre_object_and_every_cover_crop_keeps_it(
+    size: tuple[int, int], centre: tuple[int, int]
+) -> None:
+    """A bright disc on noise, far from the centre: the focal point lands on it, and every cover
+    crop - square, wide, tall - shows the whole disc (a centre crop would miss it)."""
+    rendered = _render(F.salient(size, centre), *COVERS)
+    x, y = rendered.focal_point
+    assert (x - centre[0]) ** 2 + (y - centre[1]) ** 2 < 70**2
+    for rendition in rendered.renditions:
+        scale = max(rendition.width / size[0], rendition.height / size[1])
+        disc = np.pi * (70 * scale) ** 2 / (rendition.width * rendition.height)
+        assert _yellow_fraction(rendition) == pytest.approx(disc, rel=0.25), rendition.name
+
+
+def test_a_supplied_focal_point_is_honoured() -> None:
+    """Told the point of interest is the bottom-left corner, the crops go there - away from the
+    disc attention would choose."""
+    rendered = _render(F.salient(), *COVERS, focal_point=(0, 899))
+    assert rendered.focal_point == (0, 899)
+    avatar = next(r for r in rendered.renditions if r.name == "avatar")
+    assert _yellow_fraction(avatar) == 0.0
+
+
+def test_cover_crops_never_upscale() -> None:
+    """A source smaller than the box is only cropped (to the box where it is larger), never
+    enlarged to fill it."""
+    rendered = _render(F.salient((400, 200), (300, 60), 30), *COVERS)
+    sizes = {r.name: (r.width, r.height) for r in rendered.renditions}
+    assert sizes == {"avatar": (256, 200), "social": (400, 200), "tall": (300, 200)}

@@ -139,6 +139,13 @@ class UploadRequest(BaseModel):
     bytes: int = Field(gt=0)
 
 
+class FocalPointIn(BaseModel):
+    """A point of the processed image, in display pixels (after EXIF orientation)."""
+
+    x: int = Field(ge=0, le=1_000_000)
+    y: int = Field(ge=0, le=1_000_000)
+
+
 class UploadForm(BaseModel):
     url: str
     method: Literal["POST"] = "POST"
@@ -402,6 +409,15 @@ def build_api(  # noqa: PLR0915 - the one route list
                          **_errors(*_COMMON, 404)})  # fmt: skip
     def reprocess_image(image_id: str) -> JSONResponse:
         record = service.reprocess(_image_id(image_id))
+        out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
+        return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
+
+    @app.put("/images/{image_id}/focal-point", status_code=202,
+             summary="Set the point cover crops keep (display pixels) and render them again",
+             responses={202: _location("Queued", Accepted),
+                        **_errors(*_COMMON, 404, 409)})  # fmt: skip
+    def set_focal_point(image_id: str, point: FocalPointIn) -> JSONResponse:
+        record = service.set_focal_point(_image_id(image_id), point.x, point.y)
         out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
         return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
 

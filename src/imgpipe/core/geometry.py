@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from imgpipe.settings import RenditionSpec
 
-__all__ = ["PlannedRendition", "display_size", "plan", "round_half_up"]
+__all__ = ["PlannedRendition", "crop_origin", "display_size", "plan", "round_half_up"]
 
 # EXIF orientations 5..8 swap width and height (transpose, rotate 90, transverse, rotate 270).
 _SWAPPING = frozenset({5, 6, 7, 8})
@@ -29,7 +29,8 @@ def display_size(width: int, height: int, orientation: int) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class PlannedRendition:
-    """A spec resolved against one source: resize to ``scaled`` then centre-crop to ``size``."""
+    """A spec resolved against one source: resize to ``scaled``, then crop to ``size`` (around
+    the focal point, ``crop_origin``)."""
 
     spec: RenditionSpec
     scaled: tuple[int, int]
@@ -63,3 +64,18 @@ def plan(width: int, height: int, specs: Iterable[RenditionSpec]) -> tuple[Plann
         raise ValueError(f"source size must be positive, got {width}x{height}")
     planned = [_plan_one(width, height, s) for s in specs]
     return tuple(sorted(planned, key=lambda p: p.scaled[0] * p.scaled[1], reverse=True))
+
+
+def crop_origin(
+    scaled: tuple[int, int], size: tuple[int, int], focus: tuple[float, float] | None = None
+) -> tuple[int, int]:
+    """The top-left corner of a ``size`` crop of a ``scaled`` image: centred on ``focus`` (the
+    focal point as fractions of the image, 0..1 across and down) as far as the image allows,
+    so the point is inside every crop; the centre crop when ``focus`` is ``None``."""
+    (width, height), (crop_w, crop_h) = scaled, size
+    if focus is None:
+        return (width - crop_w) // 2, (height - crop_h) // 2
+    fx, fy = (min(1.0, max(0.0, f)) for f in focus)
+    left = min(max(0, round_half_up(fx * width - crop_w / 2)), width - crop_w)
+    top = min(max(0, round_half_up(fy * height - crop_h / 2)), height - crop_h)
+    return left, top

@@ -35,16 +35,29 @@ def content_id(sha256: str) -> str:
 
 
 def process(
-    data: bytes, settings: Settings, tagger: Tagger | None = None, sha256: str | None = None
+    data: bytes,
+    settings: Settings,
+    tagger: Tagger | None = None,
+    sha256: str | None = None,
+    focal_point: tuple[int, int] | None = None,
 ) -> Processed:
     """Validate, render, describe and tag ``data``; raise a ``RejectedError`` when refused.
-    ``sha256``: the caller's digest of ``data``, when it has one (else it is computed here)."""
+    ``sha256``: the caller's digest of ``data``, when it has one (else it is computed here).
+    ``focal_point``: a user's (display pixels), which cover crops keep instead of the one
+    found by attention; ``metadata["focal_point"]`` says which it was."""
     info = inspect(data, settings.limits)
-    rendered = render(data, info, settings.renditions, settings.encoding)
+    width, height = info.display_size
+    if focal_point is not None:
+        focal_point = (min(max(0, focal_point[0]), width - 1),
+                       min(max(0, focal_point[1]), height - 1))  # fmt: skip
+    rendered = render(data, info, settings.renditions, settings.encoding, focal_point)
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
     metadata = build_metadata(
         info, sha256, fingerprint(rendered.sample, rendered.rgba), settings.keep_gps
     )
+    x, y = rendered.focal_point
+    source = "attention" if focal_point is None else "user"
+    metadata["focal_point"] = {"x": x, "y": y, "source": source}
     subject = TagSubject(metadata=metadata, preview_jpeg=_preview(rendered.renditions))
     tags = tuple((tagger or LocalTagger()).tag(subject))
     return Processed(metadata=metadata, renditions=rendered.renditions, tags=tags)

@@ -16,7 +16,7 @@ import numpy as np
 import pillow_heif
 
 from imgpipe.core.formats import SourceFormat
-from imgpipe.core.geometry import PlannedRendition, plan
+from imgpipe.core.geometry import PlannedRendition, crop_origin, plan
 from imgpipe.core.validation import SourceInfo
 from imgpipe.core.vips import VipsError, pyvips, translate_error
 from imgpipe.model import Rendition
@@ -26,6 +26,8 @@ __all__ = ["Rendered", "render"]
 
 # Sample edge for placeholders, hashes and colours: enough detail, microseconds to analyse.
 _SAMPLE_EDGE = 64
+# Edge of the copy the focal point is found on: ~1 % of the width is plenty to place a crop.
+_ATTENTION_EDGE = 160
 _WHITE = 255.0
 
 
@@ -38,16 +40,27 @@ class Rendered:
     renditions: tuple[Rendition, ...]
     sample: np.ndarray[Any, np.dtype[np.uint8]]
     rgba: np.ndarray[Any, np.dtype[np.uint8]]
+    # The point every cover crop keeps, in display pixels: the caller's, else libvips'
+    # attention (edges, skin tones, saturation) on a small copy.
+    focal_point: tuple[int, int]
 
 
 def render(
-    data: bytes, info: SourceInfo, specs: tuple[RenditionSpec, ...], encoding: Encoding
+    data: bytes,
+    info: SourceInfo,
+    specs: tuple[RenditionSpec, ...],
+    encoding: Encoding,
+    focal_point: tuple[int, int] | None = None,
 ) -> Rendered:
-    """Decode ``data`` once and produce every planned rendition; raise on undecodable pixels."""
+    """Decode ``data`` once and produce every planned rendition; raise on undecodable pixels.
+    Cover crops keep ``focal_point`` (display pixels; found by attention when ``None``)."""
     width, height = info.display_size
     planned = plan(width, height, specs)
     try:
         base = _decode(data, info, planned[0].scaled)
+        if focal_point is None:
+            focal_point = _attention(base, (width, height))
+        focus = ((focal_point[0] + 0.5) / width, (focal_point[1] + 0.5) / height)
         outputs: list[Rendition] = []
         current = base
         for item in planned:
@@ -55,14 +68,29 @@ def render(
             if not item.cropped:
                 current = image  # cascade: the next (smaller) rendition starts from this one
             else:
-                image = _crop_centre(image, item.size)
+                left, top = crop_origin(item.scaled, item.size, focus)
+                image = image.crop(left, top, *item.size)
             outputs.extend(_encode(image, item, fmt, encoding) for fmt in item.spec.formats)
         sample, rgba = _sample(current)
     except VipsError as exc:
         raise translate_error(exc, info.format, data) from exc
     order = {s.name: i for i, s in enumerate(specs)}
     outputs.sort(key=lambda r: order[r.name])
-    return Rendered(renditions=tuple(outputs), sample=sample, rgba=rgba)
+    return Rendered(renditions=tuple(outputs), sample=sample, rgba=rgba, focal_point=focal_point)
+
+
+def _attention(image: pyvips.Image, display: tuple[int, int]) -> tuple[int, int]:
+    """The most salient point of ``image``, in ``display`` pixels: libvips' attention
+    strategy (``smartcrop``'s ``attention_x/y``) on a copy at most ``_ATTENTION_EDGE`` wide."""
+    small = image.thumbnail_image(_ATTENTION_EDGE, height=_ATTENTION_EDGE)
+    if small.hasalpha():
+        small = small.flatten(background=[_WHITE] * (small.bands - 1))
+    window = (max(1, small.width // 4), max(1, small.height // 4))
+    _, found = small.smartcrop(*window, interesting="attention", attention_x=True,
+                               attention_y=True)  # fmt: skip
+    x = int(found["attention_x"] * display[0] / small.width)
+    y = int(found["attention_y"] * display[1] / small.height)
+    return min(x, display[0] - 1), min(y, display[1] - 1)
 
 
 def _decode(data: bytes, info: SourceInfo, size: tuple[int, int]) -> pyvips.Image:
@@ -156,12 +184,6 @@ def _resize(image: pyvips.Image, size: tuple[int, int]) -> pyvips.Image:
     else:
         resized = image.resize(hscale, vscale=vscale)
     return resized.copy_memory()
-
-
-def _crop_centre(image: pyvips.Image, size: tuple[int, int]) -> pyvips.Image:
-    width, height = size
-    left, top = (image.width - width) // 2, (image.height - height) // 2
-    return image.crop(left, top, width, height)
 
 
 def _encode(

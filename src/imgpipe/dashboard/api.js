@@ -108,6 +108,9 @@ export const getImage = (id) => request("GET", `images/${encodeURIComponent(id)}
 export const deleteImage = (id) => request("DELETE", `images/${encodeURIComponent(id)}`);
 export const reprocessImage = (id) =>
   request("POST", `images/${encodeURIComponent(id)}/reprocess`);
+/** Make (x, y) - display pixels - the point the image's cover crops keep (re-renders them). */
+export const setFocalPoint = (id, x, y) =>
+  request("PUT", `images/${encodeURIComponent(id)}/focal-point`, { x, y });
 /** Processed images whose perceptual hash is within `maxDistance` of 64 bits, closest first. */
 export const similarImages = (id, { maxDistance = 10, limit = 12 } = {}) =>
   request("GET", `images/${encodeURIComponent(id)}/similar?max_distance=${maxDistance}&limit=${limit}`);

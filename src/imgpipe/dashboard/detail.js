@@ -20,7 +20,9 @@ const ID_PATTERN = /^[0-9a-zA-Z_-]{1,64}$/;
 
 export function detailSignature(record) {
   const near = record.near_duplicate_of?.id;
-  return [record.id, record.status, record.processed_at, record.duplicate_of, near].join("|");
+  const focal = record.metadata?.focal_point;
+  const point = focal ? `${focal.x},${focal.y},${focal.source}` : "";
+  return [record.id, record.status, record.processed_at, record.duplicate_of, near, point].join("|");
 }
 
 function imageLink(id) {
@@ -158,8 +160,42 @@ function renditionTable(record) {
   return h("div", { class: "table-wrap" }, table);
 }
 
-function figure(record, name) {
+/** Where the focal point of `record` is, as {x, y, source} in display pixels, or null. */
+function focalPoint(record) {
+  const point = record.metadata?.focal_point;
+  if (!point || !Number.isInteger(point.x) || !Number.isInteger(point.y)) return null;
+  if (!(record.width > 0 && record.height > 0)) return null;
+  return point;
+}
+
+function focalMarker(record) {
+  const point = focalPoint(record);
+  if (!point) return null;
+  const left = (((point.x + 0.5) / record.width) * 100).toFixed(2);
+  const top = (((point.y + 0.5) / record.height) * 100).toFixed(2);
+  const marker = h("span", {
+    class: `focal-marker focal-${point.source === "user" ? "user" : "auto"}`,
+    "aria-hidden": "true",
+    dataset: { x: String(point.x), y: String(point.y), source: String(point.source) },
+  });
+  // Through the CSSOM: the page's CSP refuses style attributes.
+  marker.style.left = `${left}%`;
+  marker.style.top = `${top}%`;
+  return marker;
+}
+
+/** The display pixel of `record` under a click on `box` (which has the image's shape). */
+function pixelAt(box, event, record) {
+  const rect = box.getBoundingClientRect();
+  const fx = (event.clientX - rect.left) / rect.width;
+  const fy = (event.clientY - rect.top) / rect.height;
+  const clamp = (value, size) => Math.min(size - 1, Math.max(0, Math.floor(value * size)));
+  return [clamp(fx, record.width), clamp(fy, record.height)];
+}
+
+function figure(record, name, actions) {
   const box = h("div", { class: "detail-media" });
+  let caption = null;
   if (record.status === "processed") {
     const canvas = placeholder(box, record);
     const options = { sizes: DETAIL_SIZES, alt: name, className: "detail-img", lazy: false };
@@ -172,6 +208,22 @@ function figure(record, name) {
       box.style.aspectRatio = `${record.width} / ${record.height}`;
       box.style.maxWidth = `calc(75vh * ${(record.width / record.height).toFixed(4)})`;
     }
+    const marker = focalMarker(record);
+    if (marker && actions.onFocalPoint) {
+      box.append(marker);
+      box.classList.add("focal-editable");
+      box.addEventListener("click", (event) => {
+        const [x, y] = pixelAt(box, event, record);
+        actions.onFocalPoint(record, x, y);
+      });
+      const point = focalPoint(record);
+      const who = point.source === "user" ? "set by you" : "found by attention";
+      caption = h(
+        "figcaption",
+        { class: "focal-caption" },
+        `Focal point ${point.x}, ${point.y} (${who}): cover crops keep it. Click the image to move it.`,
+      );
+    }
   } else {
     box.classList.add("detail-media-empty");
     const text =
@@ -180,12 +232,12 @@ function figure(record, name) {
         : "This image has no renditions.";
     box.append(h("p", { text }));
   }
-  return h("figure", { class: "detail-figure" }, box);
+  return h("figure", { class: "detail-figure" }, box, caption);
 }
 
 /**
  * Fill `container` with the detail view of `record`; `actions` has `onTag(name)`,
- * `onDelete(record)` and `onReprocess(record)`.
+ * `onDelete(record)`, `onReprocess(record)` and `onFocalPoint(record, x, y)`.
  */
 export function renderDetail(container, record, actions) {
   const name = record.filename || `image ${record.id}`;
@@ -245,7 +297,7 @@ export function renderDetail(container, record, actions) {
     h(
       "div",
       { class: "detail-grid" },
-      figure(record, name),
+      figure(record, name, actions),
       h(
         "div",
         { class: "detail-info" },

@@ -1,7 +1,14 @@
 // The detail view and its route (#/images/<id>): open, refresh while shown, close through
 // the history; its Delete and Reprocess actions, each confirmed first.
 
-import { ApiError, deleteImage, getImage, reprocessImage, similarImages } from "./api.js";
+import {
+  ApiError,
+  deleteImage,
+  getImage,
+  reprocessImage,
+  setFocalPoint,
+  similarImages,
+} from "./api.js";
 import { detailSignature, fillSimilar, renderDetail, renderMissing } from "./detail.js";
 import { announce, h } from "./dom.js";
 import { entryFor, ID_PATTERN, state, TERMINAL } from "./store.js";
@@ -47,6 +54,17 @@ const actions = {
       announce(`${name} is queued for processing`);
     } catch (error) {
       announce(`Could not reprocess ${name}: ${error.message}`);
+    }
+  },
+  async onFocalPoint(record, x, y) {
+    const name = record.filename || record.id;
+    try {
+      const accepted = await setFocalPoint(record.id, x, y);
+      const metadata = { ...record.metadata, focal_point: { x, y, source: "user" } };
+      page.receive({ ...record, metadata, status: accepted.status, error: null });
+      announce(`Focal point of ${name} set to ${x}, ${y}: its crops are being made again`);
+    } catch (error) {
+      announce(`Could not set the focal point of ${name}: ${error.message}`);
     }
   },
 };

@@ -14,7 +14,8 @@ from imgpipe.model import ImageRecord, Status, utc_iso
 from imgpipe.ports import BlobStore, Cdn, MetadataStore, Queue, Tagger, UploadSigner
 from imgpipe.settings import Settings
 
-__all__ = ["PROCESSABLE", "RAW_BUCKET", "RENDITION_TYPES", "ServiceBase", "now_iso", "raw_keys"]
+__all__ = ["PROCESSABLE", "RAW_BUCKET", "RENDITION_TYPES", "ServiceBase", "now_iso", "raw_keys",
+           "user_focal_point"]  # fmt: skip
 
 RAW_BUCKET = "raw"
 PROCESSABLE: frozenset[Status] = frozenset({"pending", "processing"})
@@ -33,6 +34,16 @@ def raw_keys(body: Mapping[str, Any]) -> list[str]:
         return [obj.key for obj in parse_event(body)]
     except ImgpipeError:
         return []
+
+
+def user_focal_point(record: ImageRecord) -> tuple[int, int] | None:
+    """The focal point a user set on the image (``PUT /images/{id}/focal-point``), which every
+    processing of it keeps; ``None`` when it is the one attention found."""
+    point = record.metadata.get("focal_point")
+    if not isinstance(point, dict) or point.get("source") != "user":
+        return None
+    x, y = point.get("x"), point.get("y")
+    return (x, y) if isinstance(x, int) and isinstance(y, int) else None
 
 
 class ServiceBase:

@@ -18,7 +18,13 @@ from imgpipe.etags import content_etag
 from imgpipe.events import parse_event
 from imgpipe.keys import id_from_key, rendition_key
 from imgpipe.model import TERMINAL, ImageRecord
-from imgpipe.service._base import PROCESSABLE, RENDITION_TYPES, ServiceBase, now_iso
+from imgpipe.service._base import (
+    PROCESSABLE,
+    RENDITION_TYPES,
+    ServiceBase,
+    now_iso,
+    user_focal_point,
+)
 from imgpipe.similarity import indexed_phash
 
 __all__ = ["Processing"]
@@ -76,7 +82,7 @@ class Processing(ServiceBase):
             # Imported here: only the processing faces load the rendering engine.
             from imgpipe.core.pipeline import process  # noqa: PLC0415
 
-            done = process(data, self.settings, self.tagger, sha256)
+            done = process(data, self.settings, self.tagger, sha256, user_focal_point(record))
             renditions = []
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)
@@ -118,6 +124,7 @@ class Processing(ServiceBase):
             original.id != record.id
             and (original.created_at, original.id) < (record.created_at, record.id)
             and made == wanted
+            and user_focal_point(record) is None  # its own crops: render them
         )
 
     def _copy_renditions(self, original: ImageRecord, image_id: str) -> list[dict[str, Any]]:

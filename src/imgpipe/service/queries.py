@@ -1,11 +1,13 @@
 """Queries and commands on stored images: list, get, similar, deliver a rendition, delete,
-reprocess."""
+reprocess, set the focal point."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from imgpipe.errors import ConflictError, NotFoundError
+from imgpipe.errors import ConflictError, InvalidRequestError, NotFoundError
 from imgpipe.etags import content_etag
 from imgpipe.keys import PROCESSED_PREFIX, raw_key
 from imgpipe.model import TERMINAL, ImageRecord, Page, Status
@@ -77,15 +79,31 @@ class Queries(ServiceBase):
         if self.cdn is not None:
             self.cdn.invalidate([f"/{PROCESSED_PREFIX}{image_id}/*"])
 
-    def reprocess(self, image_id: str) -> ImageRecord:
+    def set_focal_point(self, image_id: str, x: int, y: int) -> ImageRecord:
+        """Make (``x``, ``y``) - display pixels of the processed image - the point its cover
+        crops keep, and render them again (a reprocess that keeps this point from now on).
+        ``ConflictError`` until the image is processed; ``InvalidRequestError`` outside it."""
+        record = self.get(image_id)
+        if record.status != "processed" or not record.width or not record.height:
+            raise ConflictError(
+                f"image {image_id} is {record.status}: only a processed image has a focal point"
+            )
+        if not (0 <= x < record.width and 0 <= y < record.height):
+            raise InvalidRequestError(
+                f"focal point ({x}, {y}) is outside the {record.width}x{record.height} image"
+            )
+        point = {"x": x, "y": y, "source": "user"}
+        return self.reprocess(image_id, {"metadata": {**record.metadata, "focal_point": point}})
+
+    def reprocess(self, image_id: str, changes: Mapping[str, Any] | None = None) -> ImageRecord:
         """Run processing again (e.g. after the presets changed), as a new generation: jobs and
         dead letters of earlier attempts can no longer fail it, so nothing needs to look into
-        the dead-letter queue."""
+        the dead-letter queue. ``changes`` go into the record in the same write."""
         record = self.get(image_id)
         if self.blobs.head(record.raw_key) is None:
             raise NotFoundError(f"image {image_id} has no stored original to reprocess")
         record = self.records.update(image_id, TERMINAL | PROCESSABLE, {
-            "status": "pending", "error": None,
+            **(changes or {}), "status": "pending", "error": None,
             "generation": record.generation + 1})  # fmt: skip
         self.object_created(record.raw_key, record.generation)
         return record
