@@ -234,6 +234,13 @@ class Client:
         body = self._call("POST", f"images/{_segment(image_id)}/reprocess").json()
         return Accepted(body["id"], body["status"])
 
+    def set_focal_point(self, image_id: str, x: int, y: int) -> Accepted:
+        """Make (``x``, ``y``) - display pixels - the point the image's cover crops keep; they
+        are rendered again (``wait`` for it)."""
+        path = f"images/{_segment(image_id)}/focal-point"
+        body = self._call("PUT", path, json={"x": x, "y": y}).json()
+        return Accepted(body["id"], body["status"])
+
     def health(self) -> Mapping[str, Any]:
         body: Mapping[str, Any] = self._call("GET", "health").json()
         return body

@@ -519,6 +519,23 @@ def test_a_near_duplicate_is_marked_by_the_processor_and_found_through_the_api(
     assert [(i["image"]["id"], i["distance"]) for i in body["items"]] == [(copy, near["distance"])]
 
 
+def test_a_users_focal_point_is_set_through_the_api_and_kept_by_the_processor(
+    deployment: Deployment,
+) -> None:
+    """Under the functions' roles: the processor stores the attention point; PUT focal-point
+    (API role: record write + job) has the image processed again around the user's point."""
+    image_id = deployment.upload(F.salient(), "image/png")
+    deployment.jobs.drain()
+    found = deployment.record(image_id)["metadata"]["focal_point"]
+    assert found["source"] == "attention"
+    status, body = deployment.json("PUT", f"/images/{image_id}/focal-point", {"x": 20, "y": 880})
+    assert status == 202, body
+    deployment.jobs.drain()
+    record = deployment.record(image_id)
+    assert record["status"] == "processed"
+    assert record["metadata"]["focal_point"] == {"x": 20, "y": 880, "source": "user"}
+
+
 def test_reprocess_works_while_the_dead_letter_queue_holds_the_images_old_job(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -67,6 +67,10 @@ def test_upload_wait_get_similar_reprocess_delete(client: Client, tmp_path: Path
     found = client.similar(image.id, max_distance=8)
     assert [(s.image.id, s.distance) for s in found] == [(copy.id, copy.near_duplicate_of.distance)]
 
+    assert client.set_focal_point(image.id, 10, 200).status == "pending"
+    moved = client.wait(image.id)
+    assert moved.metadata["focal_point"] == {"x": 10, "y": 200, "source": "user"}
+
     assert client.reprocess(copy.id).status == "pending"
     assert client.wait(copy.id).status == "processed"
     client.delete(copy.id)
