@@ -65,10 +65,13 @@ class LocalApp:
     records: SqliteMetadataStore
     queue: SqliteQueue
     signer: HmacUploadSigner
+    webhooks: SqliteQueue | None = None  # the deliveries, when [webhooks] names URLs
 
     def close(self) -> None:
         self.records.close()
         self.queue.close()
+        if self.webhooks is not None:
+            self.webhooks.close()
 
 
 def _secret(path: Path) -> bytes:
@@ -91,8 +94,19 @@ def build_local(data_dir: Path, settings: Settings, base_url: str = "") -> Local
     except FileExistsError:  # another process created it a moment ago
         secret = (data_dir / "upload-secret").read_bytes()
     signer = HmacUploadSigner(secret, f"{base_url}{LOCAL_UPLOAD_PATH}")
-    service = ImageService(blobs, records, queue, LocalTagger(), signer, settings)
-    return LocalApp(service=service, blobs=blobs, records=records, queue=queue, signer=signer)
+    hooks = settings.webhooks
+    webhooks = publisher = None
+    if hooks.urls:  # one queue in the same file; its receives are the delivery attempts
+        from imgpipe.adapters.local.webhooks import WebhookPublisher  # noqa: PLC0415 - httpx
+
+        webhooks = SqliteQueue(data_dir / "queue.db", name="webhooks",
+                               visibility_s=hooks.timeout_s * 3,
+                               max_receives=hooks.max_attempts)  # fmt: skip
+        publisher = WebhookPublisher(webhooks, hooks.urls)
+    service = ImageService(blobs, records, queue, LocalTagger(), signer, settings,
+                           events=publisher)  # fmt: skip
+    return LocalApp(service=service, blobs=blobs, records=records, queue=queue, signer=signer,
+                    webhooks=webhooks)  # fmt: skip
 
 
 # Every IMGPIPE_* variable the functions read (the template's drift test checks them): the

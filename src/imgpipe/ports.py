@@ -18,6 +18,7 @@ from imgpipe.similarity import Matches
 __all__ = [
     "BlobStore",
     "Cdn",
+    "EventPublisher",
     "MetadataStore",
     "PresignedPost",
     "Queue",
@@ -87,6 +88,20 @@ class Cdn(Protocol):
     """
 
     def invalidate(self, paths: Sequence[str]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Sends image events (``imgpipe.image_events``) out: to webhooks locally, to EventBridge
+    on AWS.
+
+    Contract: ``publish`` returns once the event is durably handed over (queued for every
+    webhook; accepted by EventBridge) and raises otherwise. ``stats`` is the delivery backlog
+    (``visible``, ``in_flight``, ``dead``) where this side delivers, else ``None``.
+    """
+
+    def publish(self, event: Mapping[str, Any]) -> None: ...
+
+    def stats(self) -> Mapping[str, float] | None: ...
 
 
 class MetadataStore(Protocol):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from imgpipe.errors import ConfigError
 
@@ -27,6 +28,7 @@ __all__ = [
     "RenditionSpec",
     "Service",
     "Settings",
+    "Webhooks",
     "default_renditions",
 ]
 
@@ -70,6 +72,35 @@ class Service:
     # A processed image whose pHash is within this many of 64 bits of an older processed one
     # records it as ``near_duplicate_of`` (0: identical hashes only; imgpipe.similarity).
     near_duplicate_distance: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Webhooks:
+    """Where the local service sends its image events (``[webhooks]``; none by default).
+
+    Each event is POSTed to every URL, signed with ``secret`` (``imgpipe.webhooks``), retried
+    with backoff through the durable queue and dead-lettered after ``max_attempts``. Only
+    these URLs are ever called; redirects are not followed."""
+
+    urls: tuple[str, ...] = ()
+    secret: str = field(default="", repr=False)
+    max_attempts: int = 8
+    timeout_s: float = 10.0
+    # The wait after a failed attempt, doubled each time (10, 20, 40 ... s, at most an hour):
+    # 8 attempts span about 21 minutes.
+    backoff_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for url in self.urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"webhook URL {url!r}: expected http(s)://host/path")
+            if parts.username or parts.password:
+                raise ConfigError(f"webhook URL {url!r}: no credentials in the URL; the "
+                                  "deliveries are signed")  # fmt: skip
+        if self.urls and len(self.secret) < 16:
+            raise ConfigError("webhooks need a secret of at least 16 characters "
+                              "(IMGPIPE_WEBHOOK_SECRET) to sign their deliveries")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +175,7 @@ class Settings:
     encoding: Encoding = field(default_factory=Encoding)
     keep_gps: bool = False
     service: Service = field(default_factory=Service)
+    webhooks: Webhooks = field(default_factory=Webhooks)
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.renditions]
@@ -186,9 +218,20 @@ class Settings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<mapping>") -> Settings:
         """Build settings from the parsed TOML structure; unknown keys are an error, not ignored."""
-        if unknown := set(data) - {"renditions", *_SECTIONS}:
+        if unknown := set(data) - {"renditions", "webhooks", *_SECTIONS}:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}")
         flat: dict[str, str | int | float | bool] = {}
+        hooks = data.get("webhooks", {})
+        if not isinstance(hooks, Mapping):
+            raise ConfigError(f"{source}: [webhooks] must be a table")
+        if unknown := set(hooks) - {f.name for f in fields(Webhooks)}:
+            raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in [webhooks]")
+        if "urls" in hooks:
+            urls = hooks["urls"]
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise ConfigError(f"{source}: [webhooks] urls must be a list of strings")
+            flat["webhook_urls"] = " ".join(urls)
+        flat.update({f"webhook_{k}": v for k, v in hooks.items() if k != "urls"})
         for section, keys in _SECTIONS.items():
             values = data.get(section, {})
             if not isinstance(values, Mapping):
@@ -216,18 +259,28 @@ class Settings:
             self.keep_gps,
             self.service,
         )
+        hooks: dict[str, Any] = {}
         for name, raw in flat.items():
             if name not in _FLAT_KEYS:
                 raise ConfigError(f"unknown setting {name!r}")
             if name == "keep_gps":
                 keep_gps = _to_bool(name, raw)
+            elif name == "webhook_urls":
+                hooks["urls"] = tuple(u for u in str(raw).replace(",", " ").split() if u)
+            elif name == "webhook_secret":
+                hooks["secret"] = str(raw)
+            elif name in _WEBHOOK_KEYS:
+                field_name = name.removeprefix("webhook_")
+                hooks[field_name] = _to_number(field_name, raw, self.webhooks)
             elif name in _SERVICE_KEYS:
                 service = replace(service, **_field(name, raw, service))
             elif name in _LIMIT_KEYS:
                 limits = replace(limits, **_field(name, raw, limits))
             else:
                 encoding = replace(encoding, **_field(name, raw, encoding))
-        return replace(self, limits=limits, encoding=encoding, keep_gps=keep_gps, service=service)
+        webhooks = replace(self.webhooks, **hooks) if hooks else self.webhooks
+        return replace(self, limits=limits, encoding=encoding, keep_gps=keep_gps, service=service,
+                       webhooks=webhooks)  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view of the settings in force (for ``imgpipe doctor`` and logs)."""
@@ -236,6 +289,11 @@ class Settings:
             "encoding": {f.name: getattr(self.encoding, f.name) for f in fields(Encoding)},
             "keep_gps": self.keep_gps,
             "service": {f.name: getattr(self.service, f.name) for f in fields(Service)},
+            "webhooks": {
+                "urls": list(self.webhooks.urls),
+                "max_attempts": self.webhooks.max_attempts,
+                "timeout_s": self.webhooks.timeout_s,
+            },
             "renditions": [
                 {
                     "name": r.name,
@@ -269,7 +327,9 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "avif_effort": (0, 9),
     "near_duplicate_distance": (0, 12),  # imgpipe.similarity.MAX_DISTANCE
 }
-_FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, *_SERVICE_KEYS, "keep_gps")
+# [webhooks] as flat names (IMGPIPE_WEBHOOK_URLS: space- or comma-separated).
+_WEBHOOK_KEYS = tuple(f"webhook_{f.name}" for f in fields(Webhooks))
+_FLAT_KEYS = (*_LIMIT_KEYS, *_ENCODING_KEYS, *_SERVICE_KEYS, *_WEBHOOK_KEYS, "keep_gps")
 
 
 def _to_bool(name: str, raw: str | int | float | bool) -> bool:

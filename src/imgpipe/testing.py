@@ -25,8 +25,9 @@ from imgpipe.model import ImageRecord, Message, Page, Status, Tag, refusal
 from imgpipe.ports import TagSubject
 from imgpipe.similarity import MAX_DISTANCE, Matches, Similar, distance, indexed_phash, ranked
 
-__all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryMetadataStore", "InMemoryQueue",
-           "ManualClock", "decode_cursor", "encode_cursor", "to_v2_event"]  # fmt: skip
+__all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryEventPublisher", "InMemoryMetadataStore",
+           "InMemoryQueue", "ManualClock", "decode_cursor", "encode_cursor",
+           "to_v2_event"]  # fmt: skip
 
 
 class ManualClock:
@@ -76,6 +77,26 @@ class InMemoryBlobStore:
 
     def download_url(self, key: str, filename: str, expires_s: int) -> str | None:
         return None
+
+
+class InMemoryEventPublisher:
+    """Keeps every published event in ``events``; ``fail`` makes ``publish`` raise."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.fail: Exception | None = None
+
+    def publish(self, event: Mapping[str, Any]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.events.append(dict(event))
+
+    def stats(self) -> Mapping[str, float] | None:
+        return None
+
+    def types(self) -> list[tuple[str, str]]:
+        """``(type, image id)`` of every event, in order."""
+        return [(e["type"], e["subject"]) for e in self.events]
 
 
 class InMemoryMetadataStore:

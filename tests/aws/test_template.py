@@ -122,7 +122,7 @@ def _pins(text: str) -> list[str]:
 
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-LOCAL_ONLY = {"click", "rich", "pebble", "uvicorn", "pyjwt"}
+LOCAL_ONLY = {"click", "rich", "pebble", "uvicorn", "pyjwt", "httpx"}
 IMAGING = set(_requirement_names(PYPROJECT["dependency-groups"]["imaging"]))
 LAYERS = {n: r for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::LayerVersion"}
 

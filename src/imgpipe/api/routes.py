@@ -163,6 +163,9 @@ class Health(BaseModel):
     status: str
     version: str
     queue: dict[str, float]
+    webhooks: dict[str, float] | None = Field(
+        default=None, description="Webhook deliveries (visible, in_flight, dead) when configured"
+    )
 
 
 def error_response(error: ImgpipeError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -424,7 +427,9 @@ def build_api(  # noqa: PLR0915 - the one route list
     @app.get("/health", summary="Liveness and queue depth", responses=_errors(500, 503))
     def health() -> Health:
         stats = {k: float(v) for k, v in service.queue.stats().items()}
-        return Health(status="ok", version=__version__, queue=stats)
+        deliveries = service.events.stats() if service.events is not None else None
+        hooks = {k: float(v) for k, v in deliveries.items()} if deliveries is not None else None
+        return Health(status="ok", version=__version__, queue=stats, webhooks=hooks)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from imgpipe.bootstrap import build_local
+from imgpipe.bootstrap import LocalApp, build_local
 from imgpipe.entrypoints.server import make_server
 from imgpipe.entrypoints.worker import WorkerPool
 from imgpipe.errors import ConfigError
@@ -39,6 +39,34 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _start_webhooks(
+    app: LocalApp, settings: Settings, stopping: threading.Event
+) -> threading.Thread | None:
+    """The thread that delivers the queued webhook events, when any URL is configured."""
+    if app.webhooks is None:
+        return None
+    from imgpipe.adapters.local.webhooks import WebhookDeliverer  # noqa: PLC0415 - httpx
+
+    hooks = settings.webhooks
+    deliverer = WebhookDeliverer(app.webhooks, hooks.urls, hooks.secret, hooks.timeout_s,
+                                 hooks.backoff_s)  # fmt: skip
+
+    def deliver() -> None:
+        try:
+            while not stopping.is_set():
+                try:
+                    deliverer.deliver(wait_s=1.0)
+                except Exception:  # a bad round must not end the deliveries
+                    log.exception("webhook deliveries failed")
+                    stopping.wait(_HOUSEKEEPING_S)
+        finally:
+            deliverer.close()
+
+    thread = threading.Thread(target=deliver, name="webhooks", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: str | None,
@@ -87,9 +115,11 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
 
     keeper = threading.Thread(target=housekeeping, name="housekeeping", daemon=True)
     keeper.start()
+    courier = _start_webhooks(app, settings, stopping)
     log.info("serving", extra={"url": base_url, "data_dir": str(data_dir), "workers": workers,
                                "recovered": recovered, "swept_temp_files": swept,
-                               "token": bool(token), "oidc_issuer": oidc_issuer})  # fmt: skip
+                               "token": bool(token), "oidc_issuer": oidc_issuer,
+                               "webhooks": len(settings.webhooks.urls)})  # fmt: skip
     print(
         f"imgpipe is serving on {base_url}  (dashboard: {base_url}/dashboard, "
         f"API docs: {base_url}/docs)",
@@ -101,5 +131,7 @@ def run_server(host: str, port: int, data_dir: Path, workers: int, public_url: s
         stopping.set()
         pool.stop(grace_s=settings.limits.timeout_s)
         keeper.join(timeout=5)
+        if courier is not None:
+            courier.join(timeout=settings.webhooks.timeout_s + 2)
         app.close()
         log.info("stopped")

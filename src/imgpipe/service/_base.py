@@ -3,19 +3,23 @@ one role takes (announce a raw object, drop an image's renditions, mark it faile
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from imgpipe.errors import ConflictError, ImgpipeError, NotFoundError
 from imgpipe.events import object_created_event, parse_event
+from imgpipe.image_events import EventType, image_event
 from imgpipe.keys import PROCESSED_PREFIX
 from imgpipe.model import ImageRecord, Status, utc_iso
-from imgpipe.ports import BlobStore, Cdn, MetadataStore, Queue, Tagger, UploadSigner
+from imgpipe.ports import BlobStore, Cdn, EventPublisher, MetadataStore, Queue, Tagger, UploadSigner
 from imgpipe.settings import Settings
 
 __all__ = ["PROCESSABLE", "RAW_BUCKET", "RENDITION_TYPES", "ServiceBase", "now_iso", "raw_keys",
            "user_focal_point"]  # fmt: skip
+
+log = logging.getLogger("imgpipe.service")
 
 RAW_BUCKET = "raw"
 PROCESSABLE: frozenset[Status] = frozenset({"pending", "processing"})
@@ -59,13 +63,15 @@ class ServiceBase:
         settings: Settings,
         store_notifies: bool = False,
         cdn: Cdn | None = None,
+        events: EventPublisher | None = None,
     ) -> None:
         """``store_notifies``: the blob store announces new raw objects to the queue itself
         (S3 event notifications); otherwise ``upload`` sends the event (local mode). ``cdn``:
-        the cache in front of the renditions, told when an image is deleted."""
+        the cache in front of the renditions, told when an image is deleted. ``events``: where
+        terminal states are announced (webhooks, EventBridge; none by default)."""
         self.blobs, self.records, self.queue = blobs, records, queue
         self.tagger, self.signer, self.settings = tagger, signer, settings
-        self.store_notifies, self.cdn = store_notifies, cdn
+        self.store_notifies, self.cdn, self.events = store_notifies, cdn, events
 
     def get(self, image_id: str) -> ImageRecord:
         record = self.records.get(image_id)
@@ -86,10 +92,22 @@ class ServiceBase:
         (a newer generation: an old attempt's dead letter must not fail the new one)."""
         changes = {"status": "failed", "error": error.to_dict(), "processed_at": now_iso()}
         try:
-            self.records.update(image_id, PROCESSABLE, changes, if_generation=generation)
+            failed = self.records.update(image_id, PROCESSABLE, changes, if_generation=generation)
         except (ConflictError, NotFoundError):
             return False
+        self._announce("image.failed", failed)
         return True
+
+    def _announce(self, kind: EventType, record: ImageRecord) -> None:
+        """Send the event of ``record`` reaching ``kind``. Right after the write that made it
+        so: a publisher failure is logged, never undoes or fails the image (its state is
+        already stored, and ``GET /images/{id}`` tells it)."""
+        if self.events is None:
+            return
+        try:
+            self.events.publish(image_event(kind, record))
+        except Exception:  # the image is done; the event is best effort past this point
+            log.exception("publishing an event failed", extra={"type": kind, "id": record.id})
 
     def _remove_renditions(self, image_id: str) -> None:
         for key in list(self.blobs.list(f"{PROCESSED_PREFIX}{image_id}/")):

@@ -16,6 +16,7 @@ from typing import Any
 from imgpipe.errors import ConflictError, NotFoundError, RejectedError
 from imgpipe.etags import content_etag
 from imgpipe.events import parse_event
+from imgpipe.image_events import EventType
 from imgpipe.keys import id_from_key, rendition_key
 from imgpipe.model import TERMINAL, ImageRecord
 from imgpipe.service._base import (
@@ -49,18 +50,21 @@ class Processing(ServiceBase):
             return record  # duplicate delivery: already done for this very content
         record = self.records.update(image_id, PROCESSABLE, {
             "status": "processing", "sha256": sha256, "bytes": len(data)})  # fmt: skip
+        kind: EventType = "image.processed"
         try:
             try:
-                return self._render(record, data, sha256)
+                done = self._render(record, data, sha256)
             except RejectedError as exc:
                 changes = {"status": "rejected", "error": exc.to_dict(), "processed_at": now_iso()}
-                return self.records.update(image_id, PROCESSABLE, changes)
+                done, kind = self.records.update(image_id, PROCESSABLE, changes), "image.rejected"
         except NotFoundError:
             # The image was deleted while it was being processed: leave nothing behind.
             if self.records.get(image_id) is None:
                 self._remove_renditions(image_id)
                 return None
             raise
+        self._announce(kind, done)
+        return done
 
     def _adopt(self, image_id: str, key: str, head: Any) -> ImageRecord:
         """Create the record of a raw object that has none (its creation was interrupted)."""

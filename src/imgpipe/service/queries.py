@@ -76,6 +76,8 @@ class Queries(ServiceBase):
         self._remove_renditions(image_id)
         self.blobs.delete(raw_key(image_id))
         self.records.delete(image_id)
+        if record is not None:
+            self._announce("image.deleted", record)
         if self.cdn is not None:
             self.cdn.invalidate([f"/{PROCESSED_PREFIX}{image_id}/*"])
 
