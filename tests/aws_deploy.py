@@ -201,6 +201,13 @@ def _table(deployed: Deployed, logical_id: str) -> None:
     stack.resources[f"{logical_id}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
 
+def _event_bus(deployed: Deployed) -> None:
+    events, stack = deployed.client("events"), deployed.stack
+    name = stack.evaluate(_props(stack, "EventBus")["Name"])
+    arn = events.create_event_bus(Name=name)["EventBusArn"]
+    stack.resources["EventBus"], stack.resources["EventBus.Arn"] = name, arn
+
+
 def _user_pool(deployed: Deployed) -> None:
     """AuthMode COGNITO: the pool, its hosted-UI domain and the dashboard's client."""
     stack = deployed.stack
@@ -298,6 +305,7 @@ def deploy(visibility_s: int | None = None, **parameters: str) -> Iterator[Deplo
     _bucket(deployed, "RawBucket")
     _bucket(deployed, "ProcessedBucket")
     _table(deployed, "Table")
+    _event_bus(deployed)
     _cdn(deployed)
     _user_pool(deployed)
     _principals(deployed)

@@ -1,4 +1,4 @@
-"""A moto server on 127.0.0.1 that enforces IAM, taught three rules AWS has and moto lacks.
+"""A moto server on 127.0.0.1 that enforces IAM, taught the rules AWS has and moto lacks.
 
 Run as a script (``aws_support.iam_account`` does, once per test process): it starts moto's
 ``ThreadedMotoServer`` on a free loopback port, creates an ``admin`` user (``*`` on ``*``) for
@@ -19,6 +19,8 @@ no ``Authorization`` header. This server corrects both, as AWS documents them:
 - CloudFront: the resource of a call on one distribution (``/distribution/<id>/...``) is its
   ARN, ``arn:aws:cloudfront::<account>:distribution/<id>``. (moto miscomputes the signature of
   CloudFront GETs, so those - the tests' own reads - are checked against the policy only.)
+- EventBridge: ``PutEvents`` is authorised on each entry's bus ARN
+  (``arn:aws:events:<region>:<account>:event-bus/<name>``, ``default`` when unnamed).
 - S3 presigned GETs and POST forms are authorised as their signer (the access key in
   ``X-Amz-Credential`` / the form's ``x-amz-credential``): a presigned URL carries exactly the
   signer's rights. The signature itself is not verified here.
@@ -44,6 +46,7 @@ from moto import settings
 from moto.cloudfront.responses import CloudFrontResponse
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
+from moto.events.responses import EventsHandler
 from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult, create_access_key
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.s3.exceptions import S3AccessDeniedError
@@ -113,6 +116,20 @@ def _cloudfront_authorize(self: Any, resource: str = "*") -> None:
     _check(self, self._get_action(), resource, signature=self.method != "GET")
 
 
+def _events_authorize(self: Any, resource: str = "*") -> None:
+    if not _enforcing():
+        ActionAuthenticatorMixin.request_count += 1
+        return
+    action = self._get_action()
+    if action != "PutEvents":
+        _check(self, action, resource)
+        return
+    prefix = f"arn:{get_partition(self.region)}:events:{self.region}:{self.current_account}"
+    for entry in json.loads(self.raw_body or b"{}").get("Entries", []):
+        bus = entry.get("EventBusName") or "default"
+        _check(self, action, bus if bus.startswith("arn:") else f"{prefix}:event-bus/{bus}")
+
+
 _s3_authorize_by_moto = S3Response._authenticate_and_authorize_s3_action
 
 
@@ -140,6 +157,7 @@ def main() -> None:
     DynamoHandler._authenticate_and_authorize_normal_action = _dynamodb_authorize  # type: ignore[method-assign]
     S3Response._authenticate_and_authorize_s3_action = _s3_authorize  # type: ignore[method-assign]
     CloudFrontResponse._authenticate_and_authorize_normal_action = _cloudfront_authorize  # type: ignore[method-assign]
+    EventsHandler._authenticate_and_authorize_normal_action = _events_authorize  # type: ignore[method-assign]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -120,6 +120,7 @@ AWS_ENV = (
     "IMGPIPE_TAGGER",  # rekognition (default) | local | none
     "IMGPIPE_REKOGNITION_MIN_CONFIDENCE",  # percent, default 80
     "IMGPIPE_STACK",  # the stack's name: the metrics' "stack" dimension (lambda_metrics)
+    "IMGPIPE_EVENT_BUS",  # the EventBridge bus image events go to (none: no events)
 )
 _AWS_REQUIRED = AWS_ENV[:5]
 # Only the API function has these (template.yaml): where records point rendition URLs, and the
@@ -206,8 +207,16 @@ def build_aws(
         cloudfront = session.client("cloudfront", endpoint_url=endpoint,
                                     config=_client_config(10))  # fmt: skip
         cdn = CloudFrontCdn(cloudfront, distribution)
+    events = None
+    if bus := env.get("IMGPIPE_EVENT_BUS", "").strip():
+        from imgpipe.adapters.aws.eventbridge_publisher import (  # noqa: PLC0415
+            EventBridgePublisher,
+        )
+
+        client = session.client("events", endpoint_url=endpoint, config=_client_config(10))
+        events = EventBridgePublisher(client, bus)
     service = ImageService(blobs, records, queue, tagger, signer, settings, store_notifies=True,
-                           cdn=cdn)  # fmt: skip
+                           cdn=cdn, events=events)  # fmt: skip
     return AwsApp(service=service, blobs=blobs, records=records, queue=queue, cdn_url=cdn_url)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from imgpipe.model import ImageRecord, utc_iso
 
-__all__ = ["DATASCHEMA", "EVENT_TYPES", "EventType", "image_event"]
+__all__ = ["DATASCHEMA", "EVENT_TYPES", "SOURCE", "EventType", "image_event"]
 
 EventType = Literal["image.processed", "image.rejected", "image.failed", "image.deleted"]
 EVENT_TYPES: tuple[EventType, ...] = ("image.processed", "image.rejected", "image.failed",

@@ -26,11 +26,13 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import httpx
+import jsonschema
 import pytest
 
 import aws_deploy
@@ -534,6 +536,47 @@ def test_a_users_focal_point_is_set_through_the_api_and_kept_by_the_processor(
     record = deployment.record(image_id)
     assert record["status"] == "processed"
     assert record["metadata"]["focal_point"] == {"x": 20, "y": 880, "source": "user"}
+
+
+def test_terminal_states_reach_the_event_bus_under_each_functions_role(
+    deployment: Deployment,
+) -> None:
+    """processed (processor), failed (dead-letter function) and deleted (API) are put on the
+    stack's bus with the roles' own rights; a rule on it (the README's example) delivers them,
+    each matching the published schema."""
+    events, sqs = deployment.stack.client("events"), deployment.stack.client("sqs")
+    bus = deployment.stack.ref("EventBus")
+    inbox = sqs.create_queue(QueueName=f"{bus}-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]  # fmt: skip
+    events.put_rule(Name="all-image-events", EventBusName=bus,
+                    EventPattern=json.dumps({"source": ["imgpipe"]}))  # fmt: skip
+    events.put_targets(Rule="all-image-events", EventBusName=bus,
+                       Targets=[{"Id": "inbox", "Arn": inbox_arn}])  # fmt: skip
+
+    good = deployment.upload(F.noisy_jpeg())
+    deployment.jobs.drain()
+    deployment.configure(IMGPIPE_PROCESSED_BUCKET=f"missing-{uuid.uuid4().hex[:12]}")
+    doomed = deployment.upload(F.jpeg())
+    deployment.jobs.drain()  # five failures: dead-lettered
+    deployment.configure(IMGPIPE_PROCESSED_BUCKET=deployment.stack.ref("ProcessedBucket"))
+    deployment.dead_letters.drain()
+    status, _ = deployment.json("DELETE", f"/images/{good}")
+    assert status == 204
+
+    received = []
+    for _ in range(10):
+        batch = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+        received += [json.loads(m["Body"]) for m in batch]
+        if len(received) >= 3 or not batch:
+            break
+    seen = sorted((e["detail-type"], e["detail"]["subject"]) for e in received)
+    assert seen == sorted([("image.processed", good), ("image.failed", doomed),
+                           ("image.deleted", good)])  # fmt: skip
+    schema = json.loads((files("imgpipe") / "schemas" / "image-event.v1.json").read_text())
+    for entry in received:
+        assert entry["source"] == "imgpipe"
+        jsonschema.Draft202012Validator(schema).validate(entry["detail"])
 
 
 def test_reprocess_works_while_the_dead_letter_queue_holds_the_images_old_job(

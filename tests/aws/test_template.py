@@ -392,6 +392,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "<JobsQueue.Arn>"), ("sqs:GetQueueAttributes", "<JobsQueue.Arn>"),
         ("sqs:GetQueueAttributes", "<DeadLetterQueue.Arn>"),
         ("cloudfront:CreateInvalidation", "arn:aws:cloudfront::123456789012:distribution/<Cdn>"),
+        ("events:PutEvents", "<EventBus.Arn>"),
     },
     "ProcessorRole": {
         *{(a, "<ProcessorLogGroup.Arn>") for a in LOGS},
@@ -404,12 +405,14 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         *{(f"sqs:{a}", "<JobsQueue.Arn>") for a in ("ReceiveMessage", "DeleteMessage",
                                                     "GetQueueAttributes")},
         ("rekognition:DetectLabels", "*"),
+        ("events:PutEvents", "<EventBus.Arn>"),
     },
     "DeadLetterRole": {
         *{(a, "<DeadLetterLogGroup.Arn>") for a in LOGS},
         ("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE),
         *{(f"sqs:{a}", "<DeadLetterQueue.Arn>") for a in ("ReceiveMessage", "DeleteMessage",
                                                           "GetQueueAttributes")},
+        ("events:PutEvents", "<EventBus.Arn>"),
     },
 }  # fmt: skip
 
