@@ -27,6 +27,7 @@ __all__ = ["Rendered", "render"]
 # Sample edge for placeholders, hashes and colours: enough detail, microseconds to analyse.
 _SAMPLE_EDGE = 64
 # Edge of the copy the focal point is found on: ~1 % of the width is plenty to place a crop.
+# smartcrop costs ~8 ms CPU whatever the size (measured on the corpus photos, VIPS_CONCURRENCY=1).
 _ATTENTION_EDGE = 160
 _WHITE = 255.0
 
@@ -58,9 +59,6 @@ def render(
     planned = plan(width, height, specs)
     try:
         base = _decode(data, info, planned[0].scaled)
-        if focal_point is None:
-            focal_point = _attention(base, (width, height))
-        focus = ((focal_point[0] + 0.5) / width, (focal_point[1] + 0.5) / height)
         outputs: list[Rendition] = []
         current = base
         for item in planned:
@@ -68,9 +66,13 @@ def render(
             if not item.cropped:
                 current = image  # cascade: the next (smaller) rendition starts from this one
             else:
+                # Found on the smallest image at hand: the cascade's level before this crop.
+                focal_point = focal_point or _attention(current, (width, height))
+                focus = ((focal_point[0] + 0.5) / width, (focal_point[1] + 0.5) / height)
                 left, top = crop_origin(item.scaled, item.size, focus)
                 image = image.crop(left, top, *item.size)
             outputs.extend(_encode(image, item, fmt, encoding) for fmt in item.spec.formats)
+        focal_point = focal_point or _attention(current, (width, height))  # no crops: smallest
         sample, rgba = _sample(current)
     except VipsError as exc:
         raise translate_error(exc, info.format, data) from exc
