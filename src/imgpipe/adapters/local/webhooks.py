@@ -63,9 +63,10 @@ class WebhookDeliverer:
                                   transport=transport,
                                   headers={"User-Agent": f"imgpipe/{__version__}"})  # fmt: skip
 
-    def deliver(self, wait_s: float = 1.0, max_messages: int = 10) -> int:
+    def deliver(self, wait_s: float = 1.0, max_messages: int = 1) -> int:
         """Receive up to ``max_messages`` deliveries (waiting up to ``wait_s``) and send them;
-        the number received."""
+        the number received. One at a time by default: a delivery stays hidden for three
+        timeouts, so a batch of slow receivers must not outlast it (and be sent twice)."""
         messages = self.queue.receive(max_messages=max_messages, wait_s=wait_s)
         for message in messages:
             self._send(message)
