@@ -29,8 +29,11 @@ def test_schemathesis_finds_no_failure(serve: StartServer, tmp_path: Path) -> No
     budget = os.environ.get("IMGPIPE_FUZZ_API_S", "60")
     seed = os.environ.get("IMGPIPE_FUZZ_API_SEED", "1")
     st = Path(sys.executable).with_name("st")
+    # One worker: with two threads, hypothesis' lambda descriptions run ast.parse concurrently,
+    # which CPython 3.11.7 can crash on ("SystemError: AST constructor recursion depth
+    # mismatch", a runtime error of the tester, not a finding) - seen once in a fresh-clone CI.
     command = [str(st), "--config-file", str(_CONFIG), "run", f"{server.url}/openapi.json",
-               "--checks", "all", "--max-time", budget, "--seed", seed, "--workers", "2",
+               "--checks", "all", "--max-time", budget, "--seed", seed, "--workers", "1",
                "--request-timeout", "30", "--no-color"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False,
                           timeout=float(budget) + 240)  # fmt: skip
