@@ -256,6 +256,8 @@ def test_post_uploads_grants_a_signed_form(api: Api) -> None:
         pytest.param(b"{}", 422, "invalid_request", id="missing-fields"),
         pytest.param(_upload_request(bytes=0), 422, "invalid_request", id="zero-bytes"),
         pytest.param(_upload_request(bytes="many"), 422, "invalid_request", id="bytes-not-int"),
+        pytest.param(_upload_request(bytes=True), 422, "invalid_request", id="bytes-boolean"),
+        pytest.param(_upload_request(bytes="1000"), 422, "invalid_request", id="bytes-string"),
         pytest.param(_upload_request(filename="x" * 2000), 422, "invalid_request", id="long-name"),
         pytest.param(_upload_request(content_type="image/svg+xml"), 415, "unsupported_type",
                      id="svg"),
@@ -565,6 +567,8 @@ def test_a_focal_point_put_is_queued_and_kept(api: Api, processed: str) -> None:
     ({"x": -1, "y": 0}, 422, "invalid_request"),
     ({"x": 1.5, "y": 0}, 422, "invalid_request"),
     ({"y": 0}, 422, "invalid_request"),
+    ({"x": True, "y": 0}, 422, "invalid_request"),  # not read as 1
+    ({"x": "5", "y": 0}, 422, "invalid_request"),
 ])  # fmt: skip
 def test_a_focal_point_outside_the_image_or_malformed_is_refused(
     api: Api, processed: str, body: dict[str, object], status: int, code: str

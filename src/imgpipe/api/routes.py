@@ -136,14 +136,14 @@ class UploadRequest(BaseModel):
     filename: str | None = Field(default=None, max_length=1024)
     content_type: str = Field(examples=["image/jpeg"],
                               json_schema_extra={"enum": list(ACCEPTED_MIME_TYPES)})  # fmt: skip
-    bytes: int = Field(gt=0)
+    bytes: int = Field(gt=0, strict=True)  # JSON true is not a size (lax mode reads it as 1)
 
 
 class FocalPointIn(BaseModel):
     """A point of the processed image, in display pixels (after EXIF orientation)."""
 
-    x: int = Field(ge=0, le=1_000_000)
-    y: int = Field(ge=0, le=1_000_000)
+    x: int = Field(ge=0, le=1_000_000, strict=True)
+    y: int = Field(ge=0, le=1_000_000, strict=True)
 
 
 class UploadForm(BaseModel):
