@@ -104,6 +104,7 @@ __all__ = [
     "webp_frame",
     "webp_with_metadata",
     "with_box_version",
+    "yellow_fraction",
     "zip_archive",
 ]
 
@@ -370,6 +371,12 @@ def salient(
     ys, xs = np.mgrid[0:height, 0:width]
     pixels[(xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 < radius**2] = (255, 225, 30)
     return _save(Image.fromarray(pixels, mode="RGB"), "PNG")
+
+
+def yellow_fraction(data: bytes) -> float:
+    """The share of an encoded image's pixels that are ``salient``'s yellow disc."""
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+    return float(((pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 90)).mean())
 
 
 @cache

@@ -34,6 +34,7 @@ __all__ = [
     "Matches",
     "Similar",
     "bands",
+    "check_distance",
     "distance",
     "indexed_phash",
     "probes",
@@ -82,14 +83,19 @@ def distance(a: str, b: str) -> int:
 def probes(phash: str, max_distance: int) -> list[tuple[int, str]]:
     """The ``(band, value)`` pairs whose records include every hash within ``max_distance`` of
     ``phash`` (see the module docstring); ``ValueError`` outside ``0..MAX_DISTANCE``."""
-    if not 0 <= max_distance <= MAX_DISTANCE:
-        raise ValueError(f"max_distance must be in 0..{MAX_DISTANCE}, not {max_distance}")
+    check_distance(max_distance)
     q, a = divmod(max_distance, BANDS)
     found: list[tuple[int, str]] = []
     for band, value in enumerate(bands(phash)):
         radius = q if band <= a else q - 1
         found += [(band, f"{v:04x}") for v in _neighbours(int(value, 16), radius)]
     return found
+
+
+def check_distance(max_distance: int) -> None:
+    """``ValueError`` unless ``max_distance`` is a radius a lookup may ask for."""
+    if not 0 <= max_distance <= MAX_DISTANCE:
+        raise ValueError(f"max_distance must be in 0..{MAX_DISTANCE}, not {max_distance}")
 
 
 def ranked(found: Matches, limit: int) -> Matches:

@@ -23,7 +23,7 @@ from imgpipe.errors import ConflictError, NotFoundError
 from imgpipe.keys import check_key
 from imgpipe.model import ImageRecord, Message, Page, Status, Tag, refusal
 from imgpipe.ports import TagSubject
-from imgpipe.similarity import MAX_DISTANCE, Matches, Similar, distance, indexed_phash, ranked
+from imgpipe.similarity import Matches, Similar, check_distance, distance, indexed_phash, ranked
 
 __all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryEventPublisher", "InMemoryMetadataStore",
            "InMemoryQueue", "ManualClock", "decode_cursor", "encode_cursor",
@@ -158,8 +158,7 @@ class InMemoryMetadataStore:
         return min(matches, key=lambda r: (r.created_at, r.id), default=None)
 
     def similar(self, phash: str, max_distance: int, limit: int) -> Matches:
-        if not 0 <= max_distance <= MAX_DISTANCE:
-            raise ValueError(f"max_distance must be in 0..{MAX_DISTANCE}, not {max_distance}")
+        check_distance(max_distance)
         found = [Similar(r, d) for r in list(self._records.values())
                  if (h := indexed_phash(r)) is not None
                  and (d := distance(h, phash)) <= max_distance]  # fmt: skip

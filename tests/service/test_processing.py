@@ -3,7 +3,6 @@ idempotently, with duplicates reusing renditions and reprocessing replacing stal
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import quote
@@ -230,14 +229,6 @@ def test_a_near_duplicate_points_at_the_closest_older_image_only(pipeline: Pipel
 AVATAR = Settings(renditions=(RenditionSpec("avatar", 128, 128, fit="cover", formats=("png",)),))
 
 
-def _yellow(data: bytes) -> float:
-    import numpy as np  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
-
-    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
-    return float(((pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 90)).mean())
-
-
 def test_the_focal_point_is_found_stored_and_a_users_one_rerenders_the_crops(
     make_pipeline: MakePipeline,
 ) -> None:
@@ -250,13 +241,15 @@ def test_the_focal_point_is_found_stored_and_a_users_one_rerenders_the_crops(
     assert point["source"] == "attention"
     assert (point["x"] - 1300) ** 2 + (point["y"] - 220) ** 2 < 70**2
     avatar_key = done.renditions[0]["key"]
-    assert _yellow(pipeline.blobs.get(avatar_key)) > 0.015  # the whole disc: pi*10^2 of 128^2
+    assert (
+        F.yellow_fraction(pipeline.blobs.get(avatar_key)) > 0.015
+    )  # the whole disc: pi*10^2 of 128^2
 
     queued = pipeline.service.set_focal_point(record.id, 10, 890)
     assert (queued.status, queued.generation) == ("pending", 1)
     (again,) = pipeline.run_worker()
     assert again.metadata["focal_point"] == {"x": 10, "y": 890, "source": "user"}
-    assert _yellow(pipeline.blobs.get(again.renditions[0]["key"])) == 0.0
+    assert F.yellow_fraction(pipeline.blobs.get(again.renditions[0]["key"])) == 0.0
     assert again.renditions[0]["etag"] != done.renditions[0]["etag"]
 
     pipeline.service.reprocess(record.id)

@@ -390,12 +390,6 @@ COVERS = (
 )
 
 
-def _yellow_fraction(rendition: Rendition) -> float:
-    pixels = np.asarray(_open(rendition).convert("RGB"), dtype=np.int16)
-    yellow = (pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 90)
-    return float(yellow.mean())
-
-
 OFF_CENTRE = [((1600, 900), (1300, 220)), ((900, 1600), (150, 1400)), ((1200, 1200), (1050, 1050))]
 
 
@@ -411,7 +405,7 @@ def test_attention_finds_an_off_centre_object_and_every_cover_crop_keeps_it(
     for rendition in rendered.renditions:
         scale = max(rendition.width / size[0], rendition.height / size[1])
         disc = np.pi * (70 * scale) ** 2 / (rendition.width * rendition.height)
-        assert _yellow_fraction(rendition) == pytest.approx(disc, rel=0.25), rendition.name
+        assert F.yellow_fraction(rendition.data) == pytest.approx(disc, rel=0.25), rendition.name
 
 
 def test_a_supplied_focal_point_is_honoured() -> None:
@@ -420,7 +414,7 @@ def test_a_supplied_focal_point_is_honoured() -> None:
     rendered = _render(F.salient(), *COVERS, focal_point=(0, 899))
     assert rendered.focal_point == (0, 899)
     avatar = next(r for r in rendered.renditions if r.name == "avatar")
-    assert _yellow_fraction(avatar) == 0.0
+    assert F.yellow_fraction(avatar.data) == 0.0
 
 
 def test_cover_crops_never_upscale() -> None:

@@ -321,8 +321,7 @@ def build_api(  # noqa: PLR0915 - the one route list
         if not raw:
             raise EmptyError("the request body is empty; send the image bytes")
         record = await run_in_threadpool(service.upload, raw, filename, caller(request))
-        out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
-        return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
+        return _accepted(record)
 
     @app.post(
         "/uploads", status_code=201,
@@ -412,8 +411,7 @@ def build_api(  # noqa: PLR0915 - the one route list
                          **_errors(*_COMMON, 404)})  # fmt: skip
     def reprocess_image(image_id: str) -> JSONResponse:
         record = service.reprocess(_image_id(image_id))
-        out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
-        return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
+        return _accepted(record)
 
     @app.put("/images/{image_id}/focal-point", status_code=202,
              summary="Set the point cover crops keep (display pixels) and render them again",
@@ -421,8 +419,7 @@ def build_api(  # noqa: PLR0915 - the one route list
                         **_errors(*_COMMON, 404, 409)})  # fmt: skip
     def set_focal_point(image_id: str, point: FocalPointIn) -> JSONResponse:
         record = service.set_focal_point(_image_id(image_id), point.x, point.y)
-        out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
-        return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
+        return _accepted(record)
 
     @app.get("/health", summary="Liveness and queue depth", responses=_errors(500, 503))
     def health() -> Health:
@@ -438,6 +435,12 @@ def build_api(  # noqa: PLR0915 - the one route list
 
     register_dashboard(app, {"auth": auth, **({"oidc": oidc.dashboard_config()} if oidc else {})})
     return app
+
+
+def _accepted(record: ImageRecord) -> JSONResponse:
+    """202 with the image's id, status and ``Location``: queued for processing."""
+    out = Accepted(id=record.id, status=record.status, links=Links(self=f"/images/{record.id}"))
+    return JSONResponse(out.model_dump(), 202, headers={"Location": f"/images/{record.id}"})
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
