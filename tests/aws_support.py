@@ -30,6 +30,7 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+import moto_iam_server
 from cfn import Stack, create_table_arguments, load_template
 from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
 from imgpipe.adapters.aws.s3_blob_store import S3BlobStore
@@ -69,6 +70,7 @@ def endpoint() -> str:
     with _lock:
         if _endpoint is None:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+            moto_iam_server.teach_moto()  # DetectFaces
             _server = ThreadedMotoServer(ip_address=_LOOPBACK, port=0, verbose=False)
             _server.start()
             host, port = _server.get_host_and_port()

@@ -21,6 +21,9 @@ no ``Authorization`` header. This server corrects both, as AWS documents them:
   CloudFront GETs, so those - the tests' own reads - are checked against the policy only.)
 - EventBridge: ``PutEvents`` is authorised on each entry's bus ARN
   (``arn:aws:events:<region>:<account>:event-bus/<name>``, ``default`` when unnamed).
+- Rekognition ``DetectFaces``, which moto does not have, answers like its ``DetectLabels`` does:
+  a fixed reply whatever the image - one face (``FACE``, bottom left) - after the same IAM check
+  as any action (``teach_moto`` adds it; ``aws_support``'s plain server calls it too).
 - S3 presigned GETs and POST forms are authorised as their signer (the access key in
   ``X-Amz-Credential`` / the form's ``x-amz-credential``): a presigned URL carries exactly the
   signer's rights. The signature itself is not verified here.
@@ -49,11 +52,14 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.events.responses import EventsHandler
 from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult, create_access_key
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.rekognition.responses import RekognitionResponse
 from moto.s3.exceptions import S3AccessDeniedError
 from moto.s3.responses import S3Response
 from moto.utilities.utils import get_partition
 
 REGION = "us-east-1"
+# The one face DetectFaces finds on every image (fractions of the image, as Rekognition's are).
+FACE = {"Width": 0.1, "Height": 0.2, "Left": 0.1, "Top": 0.55}
 _INNER = {  # DynamoDB operations authorised as the actions inside them
     "TransactWriteItems": {"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem",
                            "ConditionCheck": "ConditionCheckItem"},
@@ -153,7 +159,22 @@ def _s3_authorize(self: Any, bucket_name: str | None = None, key_name: str | Non
         raise S3AccessDeniedError
 
 
+def _detect_faces(self: Any) -> str:
+    """DetectFaces' reply (the shape AWS documents), with ``FACE`` as the one face."""
+    return json.dumps({"FaceDetails": [{
+        "BoundingBox": FACE, "Confidence": 99.99,
+        "Landmarks": [{"Type": "eyeLeft", "X": 0.13, "Y": 0.62}],
+        "Pose": {"Roll": 0.0, "Yaw": 0.0, "Pitch": 0.0},
+        "Quality": {"Brightness": 70.0, "Sharpness": 90.0}}]})  # fmt: skip
+
+
+def teach_moto() -> None:
+    """Give moto (in this process) what AWS has and it lacks: ``DetectFaces``."""
+    RekognitionResponse.detect_faces = _detect_faces  # type: ignore[attr-defined]
+
+
 def main() -> None:
+    teach_moto()
     DynamoHandler._authenticate_and_authorize_normal_action = _dynamodb_authorize  # type: ignore[method-assign]
     S3Response._authenticate_and_authorize_s3_action = _s3_authorize  # type: ignore[method-assign]
     CloudFrontResponse._authenticate_and_authorize_normal_action = _cloudfront_authorize  # type: ignore[method-assign]

@@ -31,7 +31,7 @@ from imgpipe.adapters.local.sqlite_queue import SqliteQueue
 from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 from imgpipe.core.tags import CompositeTagger, LocalTagger, NullTagger
 from imgpipe.errors import ConfigError
-from imgpipe.ports import Tagger
+from imgpipe.ports import FaceFinder, Tagger
 from imgpipe.service import ImageService
 from imgpipe.settings import Settings
 
@@ -119,6 +119,7 @@ AWS_ENV = (
     "IMGPIPE_DLQ_URL",
     "IMGPIPE_TAGGER",  # rekognition (default) | local | none
     "IMGPIPE_REKOGNITION_MIN_CONFIDENCE",  # percent, default 80
+    "IMGPIPE_FACES",  # rekognition (DetectFaces places the focal point) | none (default)
     "IMGPIPE_STACK",  # the stack's name: the metrics' "stack" dimension (lambda_metrics)
     "IMGPIPE_EVENT_BUS",  # the EventBridge bus image events go to (none: no events)
 )
@@ -127,6 +128,7 @@ _AWS_REQUIRED = AWS_ENV[:5]
 # distribution a delete invalidates. Without them, records carry API URLs and nothing caches.
 CDN_ENV = ("IMGPIPE_CDN_URL", "IMGPIPE_CDN_DISTRIBUTION")
 _TAGGERS = ("rekognition", "local", "none")
+_FACE_FINDERS = ("rekognition", "none")
 _CONNECT_TIMEOUT_S = 5
 
 
@@ -170,11 +172,8 @@ def build_aws(
     raw_bucket, processed_bucket, table, queue_url, dlq_url = (
         env[name].strip() for name in _AWS_REQUIRED
     )
-    tagger_name = env.get("IMGPIPE_TAGGER", "rekognition").strip().lower() or "rekognition"
-    if tagger_name not in _TAGGERS:
-        raise ConfigError(
-            f"IMGPIPE_TAGGER must be one of {', '.join(_TAGGERS)}, not {tagger_name!r}"
-        )
+    tagger_name = _choice(env, "IMGPIPE_TAGGER", _TAGGERS, "rekognition")
+    faces_name = _choice(env, "IMGPIPE_FACES", _FACE_FINDERS, "none")
     min_confidence = _percentage(env, "IMGPIPE_REKOGNITION_MIN_CONFIDENCE", 80.0)
     settings = settings if settings is not None else Settings.load(environ=env)
     if session is None:
@@ -196,7 +195,7 @@ def build_aws(
     # An unused upload grant is deleted by the table's TTL an hour after its form expired.
     records = DynamoDbMetadataStore(dynamodb, table, settings.service.upload_expiry_s + 3600)
     queue = SqsQueue(sqs, queue_url, dlq_url, max_receives=settings.service.max_receives)
-    tagger = _aws_tagger(tagger_name, min_confidence, session, endpoint)
+    tagger, faces = _aws_taggers(tagger_name, faces_name, min_confidence, session, endpoint)
     signer = S3UploadSigner(s3, raw_bucket)
     cdn_url = env.get("IMGPIPE_CDN_URL", "").strip().rstrip("/") or None
     distribution = env.get("IMGPIPE_CDN_DISTRIBUTION", "").strip()
@@ -216,7 +215,7 @@ def build_aws(
         client = session.client("events", endpoint_url=endpoint, config=_client_config(10))
         events = EventBridgePublisher(client, bus)
     service = ImageService(blobs, records, queue, tagger, signer, settings, store_notifies=True,
-                           cdn=cdn, events=events)  # fmt: skip
+                           cdn=cdn, events=events, faces=faces)  # fmt: skip
     return AwsApp(service=service, blobs=blobs, records=records, queue=queue, cdn_url=cdn_url)
 
 
@@ -232,19 +231,35 @@ def _client_config(read_timeout_s: int, attempts: int = 3, signing: str | None =
     )
 
 
-def _aws_tagger(
-    name: str, min_confidence: float, session: boto3.session.Session, endpoint: str | None
-) -> Tagger:
-    if name == "none":
-        return NullTagger()
-    if name == "local":
-        return LocalTagger()
-    from imgpipe.adapters.aws.rekognition_tagger import RekognitionTagger  # noqa: PLC0415
+def _aws_taggers(
+    tagger: str,
+    faces: str,
+    min_confidence: float,
+    session: boto3.session.Session,
+    endpoint: str | None,
+) -> tuple[Tagger, FaceFinder | None]:
+    """The tagger and the face finder, sharing one Rekognition client when both use it."""
+    local: Tagger = NullTagger() if tagger == "none" else LocalTagger()
+    if "rekognition" not in (tagger, faces):
+        return local, None
+    from imgpipe.adapters.aws.rekognition_tagger import (  # noqa: PLC0415
+        RekognitionFaceFinder,
+        RekognitionTagger,
+    )
 
-    # The tagger retries throttling itself (with jitter); botocore retrying too would multiply.
+    # The adapters retry throttling themselves (with jitter); botocore retrying would multiply.
     config = _client_config(15, attempts=1)
     client = session.client("rekognition", endpoint_url=endpoint, config=config)
-    return CompositeTagger(LocalTagger(), RekognitionTagger(client, min_confidence))
+    labels = CompositeTagger(local, RekognitionTagger(client, min_confidence))
+    return (labels if tagger == "rekognition" else local,
+            RekognitionFaceFinder(client) if faces == "rekognition" else None)  # fmt: skip
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _percentage(env: Mapping[str, str], name: str, default: float) -> float:

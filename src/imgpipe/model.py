@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 __all__ = [
     "TERMINAL",
+    "FaceBox",
     "ImageRecord",
     "Message",
     "Page",
@@ -33,6 +34,30 @@ class Tag:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "confidence": round(self.confidence, 4), "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
+class FaceBox:
+    """A face found on an image: its box as fractions of the image's width and height (``left``,
+    ``top``, ``width``, ``height`` in [0, 1], as Rekognition reports them) and ``confidence`` in
+    [0, 1]."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    confidence: float
+
+    def in_pixels(self, width: int, height: int) -> dict[str, Any]:
+        """The box in pixels of a ``width`` x ``height`` image, clipped to it."""
+        left = min(max(self.left, 0.0), 1.0)
+        top = min(max(self.top, 0.0), 1.0)
+        right = min(max(self.left + self.width, left), 1.0)
+        bottom = min(max(self.top + self.height, top), 1.0)
+        x, y = round(left * width), round(top * height)
+        return {"x": x, "y": y, "width": round(right * width) - x,
+                "height": round(bottom * height) - y,
+                "confidence": round(self.confidence, 4)}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

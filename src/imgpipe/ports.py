@@ -12,13 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from imgpipe.model import ImageRecord, Message, Page, Status, Tag
+from imgpipe.model import FaceBox, ImageRecord, Message, Page, Status, Tag
 from imgpipe.similarity import Matches
 
 __all__ = [
     "BlobStore",
     "Cdn",
     "EventPublisher",
+    "FaceFinder",
     "MetadataStore",
     "PresignedPost",
     "Queue",
@@ -45,6 +46,17 @@ class Tagger(Protocol):
     """
 
     def tag(self, subject: TagSubject) -> Sequence[Tag]: ...
+
+
+class FaceFinder(Protocol):
+    """Finds faces on a JPEG preview (display orientation, no metadata, <= 5 MB): where they
+    are decides the focal point that cover crops keep (``imgpipe.core.focus``).
+
+    Contract, as ``Tagger``'s: an image it cannot judge has no faces rather than raising; a
+    service outage may raise (the job is retried), a bad image never does.
+    """
+
+    def find_faces(self, preview_jpeg: bytes) -> Sequence[FaceBox]: ...
 
 
 class BlobStore(Protocol):

@@ -21,12 +21,13 @@ from urllib.parse import parse_qsl
 from imgpipe.cursors import decode_cursor, encode_cursor
 from imgpipe.errors import ConflictError, NotFoundError
 from imgpipe.keys import check_key
-from imgpipe.model import ImageRecord, Message, Page, Status, Tag, refusal
+from imgpipe.model import FaceBox, ImageRecord, Message, Page, Status, Tag, refusal
 from imgpipe.ports import TagSubject
 from imgpipe.similarity import Matches, Similar, check_distance, distance, indexed_phash, ranked
 
-__all__ = ["FixedTagger", "InMemoryBlobStore", "InMemoryEventPublisher", "InMemoryMetadataStore",
-           "InMemoryQueue", "ManualClock", "decode_cursor", "encode_cursor",
+__all__ = ["FixedFaces", "FixedTagger", "InMemoryBlobStore", "InMemoryEventPublisher",
+           "InMemoryMetadataStore", "InMemoryQueue", "ManualClock", "decode_cursor",
+           "encode_cursor",
            "to_v2_event"]  # fmt: skip
 
 
@@ -273,6 +274,18 @@ class FixedTagger:
 
     def tag(self, subject: TagSubject) -> Sequence[Tag]:
         return self.tags
+
+
+class FixedFaces:
+    """Finds the same faces on every image, and keeps each preview it was shown."""
+
+    def __init__(self, faces: Sequence[FaceBox] = ()) -> None:
+        self.faces = tuple(faces)
+        self.previews: list[bytes] = []
+
+    def find_faces(self, preview_jpeg: bytes) -> Sequence[FaceBox]:
+        self.previews.append(preview_jpeg)
+        return self.faces
 
 
 def to_v2_event(method: str, target: str, headers: dict[str, str], body: bytes,

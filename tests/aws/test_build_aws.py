@@ -58,6 +58,7 @@ def test_a_missing_variable_is_a_config_error_naming_it(name: str) -> None:
     ("name", "value"),
     [
         ("IMGPIPE_TAGGER", "magic"),
+        ("IMGPIPE_FACES", "local"),
         ("IMGPIPE_REKOGNITION_MIN_CONFIDENCE", "high"),
         ("IMGPIPE_REKOGNITION_MIN_CONFIDENCE", "101"),
         ("IMGPIPE_REKOGNITION_MIN_CONFIDENCE", "nan"),
@@ -137,6 +138,28 @@ def test_the_tagger_is_chosen_by_imgpipe_tagger(
     record = app.service.upload(F.jpeg((64, 48)))
     _process_announced(app, record.raw_key)
     assert {t["source"] for t in app.service.get(record.id).tags} == sources
+
+
+@pytest.mark.parametrize("tagger", ["rekognition", "none"])
+def test_imgpipe_faces_lets_rekognition_faces_place_the_focal_point(
+    aws_stack: aws_support.AwsStack, tagger: str
+) -> None:
+    """IMGPIPE_FACES=rekognition: DetectFaces' face (moto's fixed one, bottom left) is the
+    focal point and is recorded - whatever the tagger; unset, attention decides."""
+    app = _build(aws_stack, IMGPIPE_TAGGER=tagger, IMGPIPE_FACES="rekognition")
+    record = app.service.upload(F.salient((400, 300), (330, 60), 30))
+    _process_announced(app, record.raw_key)
+    metadata = app.service.get(record.id).metadata
+    assert metadata["focal_point"] == {"x": 60, "y": 195, "source": "faces"}
+    assert metadata["faces"] == [
+        {"x": 40, "y": 165, "width": 40, "height": 60, "confidence": 0.9999}
+    ]
+    plain = _build(aws_stack, IMGPIPE_TAGGER=tagger)
+    record = plain.service.upload(F.salient((400, 300), (320, 70), 30))  # not a duplicate
+    _process_announced(plain, record.raw_key)
+    metadata = plain.service.get(record.id).metadata
+    assert metadata["focal_point"]["source"] == "attention"
+    assert "faces" not in metadata
 
 
 def test_reprocess_and_delete_go_through_the_queue_and_the_buckets(

@@ -538,6 +538,37 @@ def test_a_users_focal_point_is_set_through_the_api_and_kept_by_the_processor(
     assert record["metadata"]["focal_point"] == {"x": 20, "y": 880, "source": "user"}
 
 
+def test_rekognition_faces_place_the_focal_point_only_where_the_template_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faces=rekognition: the processor's role may call DetectFaces, and the face (the taught
+    moto's one, bottom left of 1600 x 900) is the focal point, away from the disc attention
+    would choose. A processor told to look for faces by a stack deployed without them is
+    refused by IAM: the job fails and stays queued for its retry."""
+    with aws_deploy.deploy(visibility_s=1, Faces="rekognition") as stack:
+        _forget_apps()
+        try:
+            deployment = Deployment(stack, monkeypatch)
+            image_id = deployment.upload(F.salient(), "image/png")
+            deployment.jobs.drain()
+            metadata = deployment.record(image_id)["metadata"]
+            assert metadata["focal_point"] == {"x": 240, "y": 585, "source": "faces"}
+            assert [f["confidence"] for f in metadata["faces"]] == [0.9999]
+        finally:
+            _forget_apps()
+    with aws_deploy.deploy(visibility_s=1) as stack:
+        _forget_apps()
+        try:
+            deployment = Deployment(stack, monkeypatch)
+            deployment.configure(IMGPIPE_FACES="rekognition")
+            image_id = deployment.upload(F.salient(), "image/png")
+            assert deployment.jobs.once() >= 1  # the image's job (S3's test event may join it)
+            assert len(deployment.jobs.failures) == 1
+            assert deployment.record(image_id)["status"] == "processing"
+        finally:
+            _forget_apps()
+
+
 def test_terminal_states_reach_the_event_bus_under_each_functions_role(
     deployment: Deployment,
 ) -> None:

@@ -1,5 +1,6 @@
-"""The Rekognition tagger's plumbing and failure policy (moto answers DetectLabels with a fixed
-"Mobile Phone" label; errors come from a fault-injecting proxy on 127.0.0.1)."""
+"""The Rekognition tagger's and face finder's plumbing and failure policy (moto answers
+DetectLabels with a fixed "Mobile Phone" label, and DetectFaces - taught by moto_iam_server -
+with one fixed face; errors come from a fault-injecting proxy on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import pytest
 
 import aws_support
 import fixtures as F
-from imgpipe.adapters.aws.rekognition_tagger import RekognitionTagger
+import moto_iam_server
+from imgpipe.adapters.aws.rekognition_tagger import RekognitionFaceFinder, RekognitionTagger
 from imgpipe.core.tags import CompositeTagger
 from imgpipe.errors import InternalError
-from imgpipe.model import Tag
+from imgpipe.model import FaceBox, Tag
 from imgpipe.ports import TagSubject
 
 pytestmark = pytest.mark.aws
@@ -154,3 +156,47 @@ def test_composite_tagger_propagates_an_outage(faults: aws_support.FaultInjector
     faults.fail("ThrottlingException", times=3)
     with pytest.raises(InternalError):
         CompositeTagger(_Fixed("landscape"), tagger).tag(SUBJECT)
+
+
+# --- faces ---------------------------------------------------------------------------------------
+
+
+def _finder(
+    url: str | None = None, min_confidence: float = 90.0
+) -> tuple[RekognitionFaceFinder, list[float]]:
+    slept: list[float] = []
+    client = aws_support.client("rekognition", url=url, retries={"total_max_attempts": 1})
+    return RekognitionFaceFinder(client, min_confidence, sleep=slept.append), slept
+
+
+def test_faces_come_back_as_boxes_in_fractions_with_confidence_in_0_1() -> None:
+    """DetectFaces' bounding boxes become FaceBoxes as they are (fractions of the image)."""
+    finder, _ = _finder()
+    box = moto_iam_server.FACE
+    (face,) = finder.find_faces(SUBJECT.preview_jpeg)
+    assert face == FaceBox(box["Left"], box["Top"], box["Width"], box["Height"], face.confidence)
+    assert face.confidence == pytest.approx(0.9999)
+
+
+def test_faces_below_min_confidence_are_dropped() -> None:
+    """A face Rekognition is unsure of does not steer crops."""
+    finder, _ = _finder(min_confidence=100.0)
+    assert finder.find_faces(SUBJECT.preview_jpeg) == []
+
+
+def test_the_face_finder_shares_the_failure_policy(faults: aws_support.FaultInjector) -> None:
+    """A throttle is retried with a jittered wait; a bad image means no faces, no retry; an
+    outage past the last attempt raises InternalError naming DetectFaces; nothing readable,
+    no call."""
+    finder, slept = _finder(faults.url)
+    faults.fail("ThrottlingException")
+    assert len(finder.find_faces(SUBJECT.preview_jpeg)) == 1
+    assert (faults.calls, len(slept)) == (2, 1)
+    faults.fail("InvalidImageFormatException")
+    assert finder.find_faces(SUBJECT.preview_jpeg) == []
+    assert faults.calls == 3
+    faults.fail("InternalServerError", status=500, times=3)
+    with pytest.raises(InternalError, match="DetectFaces failed: InternalServerError"):
+        finder.find_faces(SUBJECT.preview_jpeg)
+    assert finder.find_faces(F.webp((64, 48))) == []
+    assert faults.calls == 6

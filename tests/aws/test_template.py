@@ -460,12 +460,13 @@ def test_iam_actions_are_the_minimal_set(role: str) -> None:
 
 def test_no_wildcard_resources_on_storage_and_no_wildcard_actions() -> None:
     """S3, DynamoDB, SQS and logs are always named; ``*`` only where AWS allows nothing else."""
-    everything = Stack(T, Tracing="Active")
+    everything = Stack(T, Tracing="Active", Faces="rekognition")
     for role in EXPECTED_GRANTS:
         for action, resource, statement in _grants(everything, role):
             assert "*" not in action
             if resource == "*":
-                assert action in {"rekognition:DetectLabels", "xray:PutTraceSegments",
+                assert action in {"rekognition:DetectLabels", "rekognition:DetectFaces",
+                                  "xray:PutTraceSegments",
                                   "xray:PutTelemetryRecords"}, (role, action)  # fmt: skip
             service = action.split(":")[0]
             if service == "s3" and action != "s3:ListBucket":
@@ -485,6 +486,23 @@ def test_the_processor_never_writes_originals_and_tracing_adds_only_xray() -> No
         assert traced - base == {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
     local = {a for a, _, _ in _grants(Stack(T, Tagger="local"), "ProcessorRole")}
     assert "rekognition:DetectLabels" not in local
+
+
+@pytest.mark.parametrize("tagger", ["rekognition", "local"])
+def test_faces_rekognition_adds_detect_faces_to_the_processor_alone(tagger: str) -> None:
+    """Faces=rekognition (off by default) grants the processor DetectFaces and tells it so
+    (IMGPIPE_FACES); no other role or grant changes, and the Rekognition alarm is there even
+    when the tagger is local."""
+    faces = Stack(T, Tagger=tagger, Faces="rekognition")
+    plain = Stack(T, Tagger=tagger)
+    for role in EXPECTED_GRANTS:
+        added = {(a, r) for a, r, _ in _grants(faces, role)} - {
+            (a, r) for a, r, _ in _grants(plain, role)}  # fmt: skip
+        assert added == ({("rekognition:DetectFaces", "*")} if role == "ProcessorRole" else set())
+    assert faces.evaluate(_environment("ProcessorFunction"))["IMGPIPE_FACES"] == "rekognition"
+    for name in FUNCTIONS:
+        assert DEFAULTS.evaluate(_environment(name))["IMGPIPE_FACES"] == "none"
+    assert faces.exists("RekognitionErrorsAlarm")
 
 
 # -- queues -------------------------------------------------------------------------------------
@@ -701,7 +719,13 @@ def test_the_near_timeout_throttle_and_rekognition_alarms() -> None:
     watched = {m["MetricStat"]["Metric"]["MetricName"]
                for m in rekognition["Metrics"] if "MetricStat" in m}  # fmt: skip
     assert watched == {"ServerErrorCount", "ThrottledCount"}
-    assert RESOURCES["RekognitionErrorsAlarm"]["Condition"] == "UseRekognition"
+    operations = {d["Value"] for m in rekognition["Metrics"] if "MetricStat" in m
+                  for d in m["MetricStat"]["Metric"]["Dimensions"]}  # fmt: skip
+    assert operations == {"DetectLabels", "DetectFaces"}
+    (expression,) = [m["Expression"] for m in rekognition["Metrics"] if "Expression" in m]
+    for m in rekognition["Metrics"]:  # a gap in one series must not hide another's errors
+        assert "MetricStat" not in m or f"FILL({m['Id']}, 0)" in expression
+    assert RESOURCES["RekognitionErrorsAlarm"]["Condition"] == "UseAnyRekognition"
     assert DEFAULTS.exists("RekognitionErrorsAlarm")
     assert not Stack(T, Tagger="local").exists("RekognitionErrorsAlarm")
 

@@ -8,13 +8,14 @@ files the later tests look at.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, Request, ViewportSize, expect
+from playwright.sync_api import Locator, Page, Request, Route, ViewportSize, expect
 
 import fixtures as F
 
@@ -363,6 +364,42 @@ def test_the_detail_view_names_a_near_duplicate_and_shows_similar_images(
         page.locator(f"section[data-similar='{first}'] a[href='#/images/{copy}']")
     ).to_be_visible()
     expect(page.locator("[data-near-duplicate]")).to_have_count(0)  # the older one points nowhere
+    assert_no_console_errors(console)
+
+
+def test_the_detail_view_outlines_the_faces_that_placed_the_focal_point(
+    page: Page, console: Console, server: ServeProcess
+) -> None:
+    """A record whose point faces placed (what a stack with Faces=rekognition stores; the local
+    face has no finder, so the browser is handed the real record with the AWS fields added):
+    each face is outlined where it is, and the caption says the point came from them."""
+    reply = server.client.post(f"{server.url}/images?filename=faces.png", content=F.salient(),
+                               headers={"Content-Type": "image/png"})  # fmt: skip
+    image_id = reply.json()["id"]
+    server.wait_processed(image_id)
+
+    def with_faces(route: Route) -> None:
+        record = route.fetch().json()
+        record["metadata"]["faces"] = [{"x": 160, "y": 495, "width": 160, "height": 180,
+                                        "confidence": 0.99}]  # fmt: skip
+        record["metadata"]["focal_point"] = {"x": 240, "y": 585, "source": "faces"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(record))
+
+    page.route(re.compile(rf".*/images/{image_id}$"), with_faces)
+    page.goto(f"{server.url}/dashboard#/images/{image_id}")
+    face = page.locator(".detail-media .face-box")
+    expect(face).to_have_count(1)
+    expect(page.locator(".focal-caption")).to_contain_text("centred on the faces found")
+    expect(page.locator(".detail-media .focal-marker")).to_have_attribute("data-source", "faces")
+    media = page.locator(".detail-media")
+    expect(media).to_have_class(re.compile(r"\bloaded\b"))
+    outer, inner = media.bounding_box(), face.bounding_box()
+    assert outer is not None
+    assert inner is not None
+    assert inner["x"] - outer["x"] == pytest.approx(outer["width"] * 0.1, abs=3)
+    assert inner["y"] - outer["y"] == pytest.approx(outer["height"] * 0.55, abs=3)
+    assert inner["width"] == pytest.approx(outer["width"] * 0.1, abs=3)
+    assert inner["height"] == pytest.approx(outer["height"] * 0.2, abs=3)
     assert_no_console_errors(console)
 
 

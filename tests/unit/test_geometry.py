@@ -214,3 +214,20 @@ def test_crop_origin_centres_on_the_focus_and_stays_inside() -> None:
     assert crop_origin((400, 200), (100, 100), (1.0, 1.0)) == (300, 100)
     assert crop_origin((400, 200), (400, 100), (0.9, 0.1)) == (0, 0)
     assert crop_origin((400, 200), (100, 100), (-3.0, 7.0)) == (0, 100)  # clamped
+
+
+def test_face_focus_is_the_centre_of_the_faces_that_matter() -> None:
+    """One face: its centre. Two alike: the centre of the box around both. A bystander (under a
+    quarter of the largest face's area) does not move the point; no faces, no point."""
+    from imgpipe.core.geometry import face_focus  # noqa: PLC0415
+    from imgpipe.model import FaceBox  # noqa: PLC0415
+
+    subject = FaceBox(0.6, 0.2, 0.2, 0.4, 0.99)
+    assert face_focus([subject], (1000, 500)) == (700, 200)
+    friend = FaceBox(0.1, 0.4, 0.2, 0.3, 0.99)  # 0.06 of 0.08: counts
+    assert face_focus([subject, friend], (1000, 500)) == (450, 225)
+    bystander = FaceBox(0.0, 0.9, 0.05, 0.1, 0.99)  # 0.005: a face in the crowd
+    assert face_focus([subject, bystander], (1000, 500)) == (700, 200)
+    assert face_focus([], (1000, 500)) is None
+    beyond = FaceBox(0.9, -0.2, 0.4, 0.4, 0.9)  # Rekognition's boxes may overhang the edges
+    assert face_focus([beyond], (1000, 500)) == (950, 50)

@@ -12,12 +12,13 @@ from PIL import Image
 
 import fixtures as F
 from imgpipe.core.formats import SourceFormat, sniff
-from imgpipe.core.pipeline import content_id, process
+from imgpipe.core.pipeline import Processed, content_id, process
 from imgpipe.core.tags import NullTagger
 from imgpipe.errors import RejectedError, UnsupportedTypeError
-from imgpipe.model import Tag
+from imgpipe.model import FaceBox, Tag
 from imgpipe.ports import TagSubject
 from imgpipe.settings import RenditionSpec, Settings
+from imgpipe.testing import FixedFaces
 
 SETTINGS = Settings(
     renditions=(
@@ -137,8 +138,9 @@ def test_tagger_sees_the_largest_jpeg_rendition_as_preview() -> None:
     assert [t.name for t in processed.tags] == ["preview:jpeg:60x40"]
 
 
-def test_preview_falls_back_to_the_smallest_rendition_without_jpeg() -> None:
-    """With no JPEG rendition the smallest rendition is the preview."""
+def test_preview_without_a_jpeg_rendition_is_a_jpeg_of_the_smallest() -> None:
+    """With no JPEG rendition the preview is a JPEG (what Rekognition reads) of the smallest
+    rendition."""
     settings = Settings(
         renditions=(
             RenditionSpec("big", 60, formats=("png",)),
@@ -152,7 +154,7 @@ def test_preview_falls_back_to_the_smallest_rendition_without_jpeg() -> None:
             return [Tag(f"{preview.format}:{preview.size[0]}".lower(), 1.0, "fake")]
 
     processed = process(F.noisy_png((120, 80)), settings, tagger=FormatTagger())
-    assert [t.name for t in processed.tags] == ["png:30"]
+    assert [t.name for t in processed.tags] == ["jpeg:30"]
 
 
 def test_tagger_receives_the_metadata_record() -> None:
@@ -189,3 +191,81 @@ def test_animated_avif_renders_its_first_frame() -> None:
     assert red > 200
     assert green < 60
     assert blue < 60
+
+
+# --- faces place the focal point -----------------------------------------------------------------
+
+# The salient() disc sits top right (1300, 220 of 1600 x 900); the face, bottom left.
+FACE = FaceBox(left=0.1, top=0.55, width=0.1, height=0.2, confidence=0.99)
+FACE_CENTRE = (240, 585)
+AVATARS = Settings(
+    renditions=(
+        RenditionSpec("medium", 800, formats=("jpeg",)),
+        RenditionSpec("avatar", 256, 256, fit="cover", formats=("png",)),
+    )
+)
+
+
+class PreviewKeepingTagger:
+    def __init__(self) -> None:
+        self.previews: list[bytes] = []
+
+    def tag(self, subject: TagSubject) -> Sequence[Tag]:
+        self.previews.append(subject.preview_jpeg)
+        return []
+
+
+def _avatar(processed: Processed) -> bytes:
+    return next(r.data for r in processed.renditions if r.name == "avatar")
+
+
+def test_faces_place_the_focal_point_before_attention() -> None:
+    """With a face found, the point is the face's centre, not the disc attention would choose,
+    and the cover crop shows the face's side of the picture (no disc in it)."""
+    processed = process(F.salient(), AVATARS, NullTagger(), faces=FixedFaces([FACE]))
+    assert processed.metadata["focal_point"] == {"x": 240, "y": 585, "source": "faces"}
+    assert processed.metadata["faces"] == [
+        {"x": 160, "y": 495, "width": 160, "height": 180, "confidence": 0.99}
+    ]
+    assert F.yellow_fraction(_avatar(processed)) == 0.0
+    without = process(F.salient(), AVATARS, NullTagger())
+    assert without.metadata["focal_point"]["source"] == "attention"
+    assert "faces" not in without.metadata
+    assert F.yellow_fraction(_avatar(without)) > 0.01  # the whole disc: ~0.019
+
+
+def test_faces_are_looked_for_once_on_the_preview_the_tagger_sees() -> None:
+    """One look per image, on the very JPEG the tagger is shown: the largest uncropped JPEG."""
+    finder, tagger = FixedFaces([FACE]), PreviewKeepingTagger()
+    process(F.salient(), AVATARS, tagger, faces=finder)
+    assert len(finder.previews) == 1
+    assert finder.previews == tagger.previews
+    assert Image.open(io.BytesIO(finder.previews[0])).size == (800, 450)
+
+
+def test_the_preview_is_never_a_crop() -> None:
+    """When the largest rendition is a cover crop, the finder sees the whole picture (its own
+    JPEG of the image before the crop): face boxes are fractions of the display size."""
+    settings = Settings(renditions=(RenditionSpec("social", 1200, 630, fit="cover",
+                                                  formats=("jpeg",)),))  # fmt: skip
+    finder = FixedFaces([FACE])
+    processed = process(F.salient(), settings, NullTagger(), faces=finder)
+    preview = Image.open(io.BytesIO(finder.previews[0]))
+    assert (preview.format, preview.size) == ("JPEG", (1200, 675))
+    assert processed.metadata["focal_point"]["source"] == "faces"
+
+
+def test_no_face_found_leaves_it_to_attention() -> None:
+    """A finder that finds nobody: attention's point, and the record says no faces."""
+    processed = process(F.salient(), AVATARS, NullTagger(), faces=FixedFaces())
+    assert processed.metadata["focal_point"]["source"] == "attention"
+    assert processed.metadata["faces"] == []
+
+
+def test_a_users_point_beats_the_faces_which_are_still_recorded() -> None:
+    """The user knows best: their point is kept; the faces found are recorded beside it."""
+    processed = process(F.salient(), AVATARS, NullTagger(), focal_point=(1300, 220),
+                        faces=FixedFaces([FACE]))  # fmt: skip
+    assert processed.metadata["focal_point"] == {"x": 1300, "y": 220, "source": "user"}
+    assert len(processed.metadata["faces"]) == 1
+    assert F.yellow_fraction(_avatar(processed)) > 0.01

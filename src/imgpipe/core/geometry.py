@@ -6,12 +6,18 @@ This is the plan the engine executes; it has no image code so it can be tested a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from imgpipe.model import FaceBox
 from imgpipe.settings import RenditionSpec
 
-__all__ = ["PlannedRendition", "crop_origin", "display_size", "plan", "round_half_up"]
+__all__ = ["PlannedRendition", "crop_origin", "display_size", "face_focus", "plan",
+           "round_half_up"]  # fmt: skip
+
+# A face smaller than this share of the largest one's area is a bystander: it does not move the
+# focal point (a crowd behind the subject, a face on a poster).
+_BYSTANDER_SHARE = 0.25
 
 # EXIF orientations 5..8 swap width and height (transpose, rotate 90, transverse, rotate 270).
 _SWAPPING = frozenset({5, 6, 7, 8})
@@ -79,3 +85,21 @@ def crop_origin(
     left = min(max(0, round_half_up(fx * width - crop_w / 2)), width - crop_w)
     top = min(max(0, round_half_up(fy * height - crop_h / 2)), height - crop_h)
     return left, top
+
+
+def face_focus(faces: Sequence[FaceBox], display: tuple[int, int]) -> tuple[int, int] | None:
+    """The focal point faces give a ``display``-sized image: the centre of the box around every
+    face at least a quarter the area of the largest (in display pixels); ``None`` without
+    faces."""
+    if not faces:
+        return None
+    biggest = max(f.width * f.height for f in faces)
+    kept = [f for f in faces if f.width * f.height >= biggest * _BYSTANDER_SHARE]
+    left = min(max(0.0, f.left) for f in kept)
+    top = min(max(0.0, f.top) for f in kept)
+    right = max(min(1.0, f.left + f.width) for f in kept)
+    bottom = max(min(1.0, f.top + f.height) for f in kept)
+    width, height = display
+    x = min(max(0, round_half_up((left + right) / 2 * width)), width - 1)
+    y = min(max(0, round_half_up((top + bottom) / 2 * height)), height - 1)
+    return x, y

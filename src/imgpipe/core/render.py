@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pillow_heif
 
 from imgpipe.core.formats import SourceFormat
-from imgpipe.core.geometry import PlannedRendition, crop_origin, plan
+from imgpipe.core.geometry import PlannedRendition, crop_origin, face_focus, plan
 from imgpipe.core.validation import SourceInfo
 from imgpipe.core.vips import VipsError, pyvips, translate_error
-from imgpipe.model import Rendition
+from imgpipe.model import FaceBox, Rendition
+from imgpipe.ports import FaceFinder
 from imgpipe.settings import Encoding, ImageFormat, RenditionSpec
 
-__all__ = ["Rendered", "render"]
+__all__ = ["PREVIEW_MAX_BYTES", "FocalSource", "Rendered", "render"]
+
+FocalSource = Literal["user", "faces", "attention"]
+# The largest JPEG Rekognition reads inline (Image.Bytes); the preview taggers see stays under.
+PREVIEW_MAX_BYTES = 5 * 1024 * 1024
+_PREVIEW_QUALITY = 85
 
 # Sample edge for placeholders, hashes and colours: enough detail, microseconds to analyse.
 _SAMPLE_EDGE = 64
@@ -41,9 +47,16 @@ class Rendered:
     renditions: tuple[Rendition, ...]
     sample: np.ndarray[Any, np.dtype[np.uint8]]
     rgba: np.ndarray[Any, np.dtype[np.uint8]]
-    # The point every cover crop keeps, in display pixels: the caller's, else libvips'
-    # attention (edges, skin tones, saturation) on a small copy.
+    # The point every cover crop keeps, in display pixels, and where it came from: the
+    # caller's ("user"), else the faces found ("faces"), else libvips' attention (edges, skin
+    # tones, saturation) on a small copy ("attention").
     focal_point: tuple[int, int]
+    focal_source: FocalSource
+    # The faces the finder reported (none when there is no finder) and the JPEG it was shown -
+    # the one taggers see too: the largest uncropped JPEG rendition of at most 5 MB, else one
+    # encoded from the image at hand.
+    faces: tuple[FaceBox, ...]
+    preview: bytes
 
 
 def render(
@@ -52,11 +65,15 @@ def render(
     specs: tuple[RenditionSpec, ...],
     encoding: Encoding,
     focal_point: tuple[int, int] | None = None,
+    faces: FaceFinder | None = None,
 ) -> Rendered:
     """Decode ``data`` once and produce every planned rendition; raise on undecodable pixels.
-    Cover crops keep ``focal_point`` (display pixels; found by attention when ``None``)."""
+    Cover crops keep ``focal_point`` (display pixels); without one, the centre of the faces
+    ``faces`` finds, else the point attention finds. The finder is asked once, before the
+    first crop, so a face is inside every crop."""
     width, height = info.display_size
     planned = plan(width, height, specs)
+    focus = _Focus(focal_point, faces, (width, height))
     try:
         base = _decode(data, info, planned[0].scaled)
         outputs: list[Rendition] = []
@@ -67,18 +84,62 @@ def render(
                 current = image  # cascade: the next (smaller) rendition starts from this one
             else:
                 # Found on the smallest image at hand: the cascade's level before this crop.
-                focal_point = focal_point or _attention(current, (width, height))
-                focus = ((focal_point[0] + 0.5) / width, (focal_point[1] + 0.5) / height)
-                left, top = crop_origin(item.scaled, item.size, focus)
+                point = focus.resolve(current)
+                centre = ((point[0] + 0.5) / width, (point[1] + 0.5) / height)
+                left, top = crop_origin(item.scaled, item.size, centre)
                 image = image.crop(left, top, *item.size)
-            outputs.extend(_encode(image, item, fmt, encoding) for fmt in item.spec.formats)
-        focal_point = focal_point or _attention(current, (width, height))  # no crops: smallest
+            encoded = [_encode(image, item, fmt, encoding) for fmt in item.spec.formats]
+            if not item.cropped:
+                focus.offer(encoded)
+            outputs.extend(encoded)
+        point = focus.resolve(current)  # no crops: found on the smallest rendition
+        preview = focus.preview(current)
         sample, rgba = _sample(current)
     except VipsError as exc:
         raise translate_error(exc, info.format, data) from exc
     order = {s.name: i for i, s in enumerate(specs)}
     outputs.sort(key=lambda r: order[r.name])
-    return Rendered(renditions=tuple(outputs), sample=sample, rgba=rgba, focal_point=focal_point)
+    return Rendered(renditions=tuple(outputs), sample=sample, rgba=rgba, focal_point=point,
+                    focal_source=focus.source, faces=focus.faces,
+                    preview=preview)  # fmt: skip
+
+
+class _Focus:
+    """Where the crops centre, settled once: the caller's point, else the faces', else
+    attention's - and the JPEG preview the faces are looked for on."""
+
+    def __init__(
+        self, point: tuple[int, int] | None, finder: FaceFinder | None, display: tuple[int, int]
+    ) -> None:
+        self._point, self._finder, self._display = point, finder, display
+        self._asked = False
+        self.source: FocalSource = "user"
+        self.faces: tuple[FaceBox, ...] = ()
+        self._preview: bytes | None = None
+
+    def offer(self, renditions: list[Rendition]) -> None:
+        """Uncropped renditions, largest first: the first JPEG that fits is the preview."""
+        for rendition in renditions:
+            if (self._preview is None and rendition.format == "jpeg"
+                    and len(rendition.data) <= PREVIEW_MAX_BYTES):  # fmt: skip
+                self._preview = rendition.data
+
+    def preview(self, image: pyvips.Image) -> bytes:
+        if self._preview is None:  # no uncropped JPEG (yet): one from the image at hand
+            flat = image.flatten(background=[_WHITE] * (image.bands - 1)) \
+                if image.hasalpha() else image  # fmt: skip
+            self._preview = bytes(flat.jpegsave_buffer(Q=_PREVIEW_QUALITY, keep="none"))
+        return self._preview
+
+    def resolve(self, image: pyvips.Image) -> tuple[int, int]:
+        if self._finder is not None and not self._asked:
+            self._asked = True
+            self.faces = tuple(self._finder.find_faces(self.preview(image)))
+            if self._point is None and (found := face_focus(self.faces, self._display)):
+                self._point, self.source = found, "faces"
+        if self._point is None:
+            self._point, self.source = _attention(image, self._display), "attention"
+        return self._point
 
 
 def _attention(image: pyvips.Image, display: tuple[int, int]) -> tuple[int, int]:

@@ -184,6 +184,26 @@ function focalMarker(record) {
   return marker;
 }
 
+const FOCAL_SOURCES = { user: "set by you", faces: "centred on the faces found", attention: "found by attention" };
+
+/** The faces the processor found (`metadata.faces`, display pixels), outlined on the image. */
+function faceBoxes(record) {
+  const faces = Array.isArray(record.metadata?.faces) ? record.metadata.faces : [];
+  if (!(record.width > 0 && record.height > 0)) return [];
+  const percent = (value, size) => `${((value / size) * 100).toFixed(2)}%`;
+  return faces
+    .filter((f) => [f?.x, f?.y, f?.width, f?.height].every(Number.isFinite))
+    .map((face) => {
+      const box = h("span", { class: "face-box", "aria-hidden": "true" });
+      // Through the CSSOM: the page's CSP refuses style attributes.
+      box.style.left = percent(face.x, record.width);
+      box.style.top = percent(face.y, record.height);
+      box.style.width = percent(face.width, record.width);
+      box.style.height = percent(face.height, record.height);
+      return box;
+    });
+}
+
 /** The display pixel of `record` under a click on `box` (which has the image's shape). */
 function pixelAt(box, event, record) {
   const rect = box.getBoundingClientRect();
@@ -208,6 +228,7 @@ function figure(record, name, actions) {
       box.style.aspectRatio = `${record.width} / ${record.height}`;
       box.style.maxWidth = `calc(75vh * ${(record.width / record.height).toFixed(4)})`;
     }
+    box.append(...faceBoxes(record));
     const marker = focalMarker(record);
     if (marker && actions.onFocalPoint) {
       box.append(marker);
@@ -217,7 +238,7 @@ function figure(record, name, actions) {
         actions.onFocalPoint(record, x, y);
       });
       const point = focalPoint(record);
-      const who = point.source === "user" ? "set by you" : "found by attention";
+      const who = FOCAL_SOURCES[point.source] ?? "found by attention";
       caption = h(
         "figcaption",
         { class: "focal-caption" },

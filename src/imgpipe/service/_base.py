@@ -13,7 +13,16 @@ from imgpipe.events import object_created_event, parse_event
 from imgpipe.image_events import EventType, image_event
 from imgpipe.keys import PROCESSED_PREFIX
 from imgpipe.model import ImageRecord, Status, utc_iso
-from imgpipe.ports import BlobStore, Cdn, EventPublisher, MetadataStore, Queue, Tagger, UploadSigner
+from imgpipe.ports import (
+    BlobStore,
+    Cdn,
+    EventPublisher,
+    FaceFinder,
+    MetadataStore,
+    Queue,
+    Tagger,
+    UploadSigner,
+)
 from imgpipe.settings import Settings
 
 __all__ = ["PROCESSABLE", "RAW_BUCKET", "RENDITION_TYPES", "ServiceBase", "now_iso", "raw_keys",
@@ -42,7 +51,7 @@ def raw_keys(body: Mapping[str, Any]) -> list[str]:
 
 def user_focal_point(record: ImageRecord) -> tuple[int, int] | None:
     """The focal point a user set on the image (``PUT /images/{id}/focal-point``), which every
-    processing of it keeps; ``None`` when it is the one attention found."""
+    processing of it keeps; ``None`` when it is one the processor found (faces, attention)."""
     point = record.metadata.get("focal_point")
     if not isinstance(point, dict) or point.get("source") != "user":
         return None
@@ -64,13 +73,15 @@ class ServiceBase:
         store_notifies: bool = False,
         cdn: Cdn | None = None,
         events: EventPublisher | None = None,
+        faces: FaceFinder | None = None,
     ) -> None:
         """``store_notifies``: the blob store announces new raw objects to the queue itself
         (S3 event notifications); otherwise ``upload`` sends the event (local mode). ``cdn``:
         the cache in front of the renditions, told when an image is deleted. ``events``: where
-        terminal states are announced (webhooks, EventBridge; none by default)."""
+        terminal states are announced (webhooks, EventBridge; none by default). ``faces``: finds
+        the faces that place the focal point (Rekognition DetectFaces; none by default)."""
         self.blobs, self.records, self.queue = blobs, records, queue
-        self.tagger, self.signer, self.settings = tagger, signer, settings
+        self.tagger, self.faces, self.signer, self.settings = tagger, faces, signer, settings
         self.store_notifies, self.cdn, self.events = store_notifies, cdn, events
 
     def get(self, image_id: str) -> ImageRecord:

@@ -86,7 +86,8 @@ class Processing(ServiceBase):
             # Imported here: only the processing faces load the rendering engine.
             from imgpipe.core.pipeline import process  # noqa: PLC0415
 
-            done = process(data, self.settings, self.tagger, sha256, user_focal_point(record))
+            done = process(data, self.settings, self.tagger, sha256, user_focal_point(record),
+                           self.faces)  # fmt: skip
             renditions = []
             for rendition in done.renditions:
                 key = rendition_key(record.id, rendition.filename)
