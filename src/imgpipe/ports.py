@@ -16,6 +16,7 @@ from imgpipe.model import FaceBox, ImageRecord, Message, Page, Status, Tag
 from imgpipe.similarity import Matches
 
 __all__ = [
+    "PREVIEW_MAX_BYTES",
     "BlobStore",
     "Cdn",
     "EventPublisher",
@@ -27,6 +28,11 @@ __all__ = [
     "Tagger",
     "UploadSigner",
 ]
+
+
+# The largest preview taggers and face finders are shown: what Rekognition reads inline
+# (Image.Bytes).
+PREVIEW_MAX_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

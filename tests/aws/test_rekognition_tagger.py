@@ -5,6 +5,7 @@ with one fixed face; errors come from a fault-injecting proxy on 127.0.0.1)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import pytest
 
@@ -29,12 +30,21 @@ def faults() -> Iterator[aws_support.FaultInjector]:
 
 
 def _tagger(
-    url: str | None = None, min_confidence: float = 80.0
+    url: str | None = None, min_confidence: float | None = None
 ) -> tuple[RekognitionTagger, list[float]]:
     """A tagger whose client does not retry (the tagger does) and whose sleeps are recorded."""
+    return _adapter(RekognitionTagger, url, min_confidence)
+
+
+_A = TypeVar("_A", RekognitionTagger, RekognitionFaceFinder)
+
+
+def _adapter(
+    kind: type[_A], url: str | None, min_confidence: float | None
+) -> tuple[_A, list[float]]:
     slept: list[float] = []
     client = aws_support.client("rekognition", url=url, retries={"total_max_attempts": 1})
-    return RekognitionTagger(client, min_confidence, sleep=slept.append), slept
+    return kind(client, min_confidence, sleep=slept.append), slept
 
 
 def test_labels_become_lower_case_tags_with_confidence_in_0_1() -> None:
@@ -162,11 +172,9 @@ def test_composite_tagger_propagates_an_outage(faults: aws_support.FaultInjector
 
 
 def _finder(
-    url: str | None = None, min_confidence: float = 90.0
+    url: str | None = None, min_confidence: float | None = None
 ) -> tuple[RekognitionFaceFinder, list[float]]:
-    slept: list[float] = []
-    client = aws_support.client("rekognition", url=url, retries={"total_max_attempts": 1})
-    return RekognitionFaceFinder(client, min_confidence, sleep=slept.append), slept
+    return _adapter(RekognitionFaceFinder, url, min_confidence)
 
 
 def test_faces_come_back_as_boxes_in_fractions_with_confidence_in_0_1() -> None:

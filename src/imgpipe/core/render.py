@@ -20,14 +20,12 @@ from imgpipe.core.geometry import PlannedRendition, crop_origin, face_focus, pla
 from imgpipe.core.validation import SourceInfo
 from imgpipe.core.vips import VipsError, pyvips, translate_error
 from imgpipe.model import FaceBox, Rendition
-from imgpipe.ports import FaceFinder
+from imgpipe.ports import PREVIEW_MAX_BYTES, FaceFinder
 from imgpipe.settings import Encoding, ImageFormat, RenditionSpec
 
-__all__ = ["PREVIEW_MAX_BYTES", "FocalSource", "Rendered", "render"]
+__all__ = ["FocalSource", "Rendered", "render"]
 
 FocalSource = Literal["user", "faces", "attention"]
-# The largest JPEG Rekognition reads inline (Image.Bytes); the preview taggers see stays under.
-PREVIEW_MAX_BYTES = 5 * 1024 * 1024
 _PREVIEW_QUALITY = 85
 
 # Sample edge for placeholders, hashes and colours: enough detail, microseconds to analyse.

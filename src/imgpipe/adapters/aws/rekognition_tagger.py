@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from imgpipe.adapters.aws._errors import THROTTLING_CODES, error_code, http_status
 from imgpipe.errors import InternalError
 from imgpipe.model import FaceBox, Tag
-from imgpipe.ports import TagSubject
+from imgpipe.ports import PREVIEW_MAX_BYTES, TagSubject
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
@@ -38,7 +38,6 @@ __all__ = ["RekognitionFaceFinder", "RekognitionTagger"]
 log = logging.getLogger("imgpipe.rekognition")
 
 SOURCE = "rekognition"
-MAX_IMAGE_BYTES = 5 * 1024 * 1024  # DetectLabels' and DetectFaces' limit for Image.Bytes
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # the only formats it reads: JPEG, PNG
 _UNJUDGEABLE = frozenset({"InvalidImageFormatException", "ImageTooLargeException",
                           "InvalidParameterException"})  # fmt: skip
@@ -48,15 +47,18 @@ class _Rekognition:
     """One Rekognition operation on an image's bytes, with the failure policy above."""
 
     operation = ""
+    default_min_confidence = 80.0  # percent
 
     def __init__(
         self,
         rekognition_client: RekognitionClient,
-        min_confidence: float,
+        min_confidence: float | None = None,
         attempts: int = 3,
         backoff_s: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if min_confidence is None:
+            min_confidence = self.default_min_confidence
         if not 0 <= min_confidence <= 100:
             raise ValueError(f"min_confidence is a percentage, not {min_confidence}")
         self._client = rekognition_client
@@ -65,7 +67,7 @@ class _Rekognition:
 
     def _call(self, call: Callable[..., Any], image: bytes, **params: Any) -> Any | None:
         """``call``'s response on ``image``; ``None`` for an image Rekognition cannot judge."""
-        if not image.startswith(_IMAGE_MAGIC) or len(image) > MAX_IMAGE_BYTES:
+        if not image.startswith(_IMAGE_MAGIC) or len(image) > PREVIEW_MAX_BYTES:
             log.info("rekognition skipped: preview is not a JPEG/PNG of at most 5 MB")
             return None
         attempt = 1
@@ -99,7 +101,7 @@ class RekognitionTagger(_Rekognition):
     def __init__(
         self,
         rekognition_client: RekognitionClient,
-        min_confidence: float = 80.0,
+        min_confidence: float | None = None,
         max_labels: int = 20,
         attempts: int = 3,
         backoff_s: float = 0.2,
@@ -120,16 +122,7 @@ class RekognitionFaceFinder(_Rekognition):
     ``min_confidence`` percent are dropped: a face that is not one must not steer a crop."""
 
     operation = "DetectFaces"
-
-    def __init__(
-        self,
-        rekognition_client: RekognitionClient,
-        min_confidence: float = 90.0,
-        attempts: int = 3,
-        backoff_s: float = 0.2,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(rekognition_client, min_confidence, attempts, backoff_s, sleep)
+    default_min_confidence = 90.0
 
     def find_faces(self, preview_jpeg: bytes) -> Sequence[FaceBox]:
         response = self._call(self._client.detect_faces, preview_jpeg, Attributes=["DEFAULT"])
