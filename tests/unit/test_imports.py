@@ -47,3 +47,16 @@ def test_a_face_imports_only_what_it_uses(module: str, allowed: set[str]) -> Non
 def test_the_x_ray_sdk_loads_only_when_tracing_is_on() -> None:
     env = {"POWERTOOLS_TRACE_DISABLED": "false"}
     assert "aws_xray_sdk" in _loaded("imgpipe.entrypoints.lambda_processor", env)
+
+
+def test_the_core_starts_no_thread_pool() -> None:
+    """Importing the core (NumPy with it) leaves the process single-threaded: OpenBLAS' pool
+    would only cost start-up CPU for 32 x 32 matrices, and a fork-safe worker has one thread."""
+    code = (
+        "import os, imgpipe.core.pipeline, numpy; "
+        "print(len(os.listdir('/proc/self/task')), os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=env, timeout=60)  # fmt: skip
+    assert done.stdout.split() == ["1", "1"]
