@@ -66,7 +66,7 @@ def test_processing_a_jpeg_loads_neither_the_heic_decoder_nor_numpy_ma() -> None
     """A worker's start is its imports: pillow-heif is for HEIC only, and the perceptual hash's
     median does not pull in ``numpy.ma`` (12 ms)."""
     code = (
-        "import io, sys, pyvips; from imgpipe.core.pipeline import process; "
+        "import sys, pyvips; from imgpipe.core.pipeline import process; "
         "from imgpipe.settings import Settings; "
         "process(pyvips.Image.black(64, 48).jpegsave_buffer(), Settings()); "
         "print(sorted({'pillow_heif', 'numpy.ma'} & set(sys.modules)))"
