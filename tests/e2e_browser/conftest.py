@@ -13,13 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from .chromium import DESKTOP, Console, launch
 from .images import UploadSet, write_upload_set
 from .server import ServeProcess
 
 _REPO = Path(__file__).resolve().parents[2]
+
+# Assertions wait as long as actions do (Playwright's expect defaults to 5 s): under the whole
+# suite on a busy 2-core machine a page load and its API calls took longer than that.
+_WAIT_MS = 20_000
+expect.set_options(timeout=_WAIT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def console() -> Console:
 def page(browser: Browser, console: Console) -> Iterator[Page]:
     """A fresh desktop-sized page (own context: no shared cache or storage)."""
     context = browser.new_context(viewport=DESKTOP, device_scale_factor=1)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(_WAIT_MS)
     opened = context.new_page()
     opened.on("console", console.on_message)
     opened.on("pageerror", console.on_page_error)

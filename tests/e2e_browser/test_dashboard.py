@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, Request, Route, ViewportSize, expect
@@ -378,14 +379,21 @@ def test_the_detail_view_outlines_the_faces_that_placed_the_focal_point(
     image_id = reply.json()["id"]
     server.wait_processed(image_id)
 
-    def with_faces(route: Route) -> None:
-        record = route.fetch().json()
-        record["metadata"]["faces"] = [{"x": 160, "y": 495, "width": 160, "height": 180,
-                                        "confidence": 0.99}]  # fmt: skip
-        record["metadata"]["focal_point"] = {"x": 240, "y": 585, "source": "faces"}
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(record))
+    def add_faces(record: dict[str, Any]) -> None:
+        if record.get("id") == image_id:
+            record["metadata"]["faces"] = [{"x": 160, "y": 495, "width": 160, "height": 180,
+                                            "confidence": 0.99}]  # fmt: skip
+            record["metadata"]["focal_point"] = {"x": 240, "y": 585, "source": "faces"}
 
-    page.route(re.compile(rf".*/images/{image_id}$"), with_faces)
+    def with_faces(route: Route) -> None:
+        body = route.fetch().json()
+        for record in body.get("items", [body]):
+            add_faces(record)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    # The record and the gallery's listing both (as on such a stack): whichever answers last
+    # is what the open detail view shows.
+    page.route(re.compile(rf".*/images(/{image_id})?(\?.*)?$"), with_faces)
     page.goto(f"{server.url}/dashboard#/images/{image_id}")
     face = page.locator(".detail-media .face-box")
     expect(face).to_have_count(1)
