@@ -44,6 +44,20 @@ def test_a_face_imports_only_what_it_uses(module: str, allowed: set[str]) -> Non
     assert loaded <= allowed, f"{module} loads {sorted(loaded - allowed)} at import"
 
 
+def test_the_console_scripts_module_loads_nothing_of_the_cli() -> None:
+    """A spawned worker re-imports the module the ``imgpipe`` script imports (as
+    ``__mp_main__``): that must cost the worker nothing - neither click nor the CLI module."""
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
+    (script,) = entry_points(group="console_scripts", name="imgpipe")
+    module = script.value.split(":")[0]
+    code = (f"import sys, {module}; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] == 'click' or m.startswith('imgpipe.entrypoints')))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
+    assert done.stdout.strip() == "[]", f"{module} loads {done.stdout.strip()}"
+
+
 def test_the_x_ray_sdk_loads_only_when_tracing_is_on() -> None:
     env = {"POWERTOOLS_TRACE_DISABLED": "false"}
     assert "aws_xray_sdk" in _loaded("imgpipe.entrypoints.lambda_processor", env)
