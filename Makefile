@@ -59,13 +59,13 @@ $(STAMP): pyproject.toml uv.lock | $(UV_BIN)
 # build; tests/aws/test_template.py fails when either file drifts from uv.lock.
 # - src/requirements.txt, every function's package: the runtime dependencies and the aws extra,
 #   less what only the local server, the CLI and the client use, and less the imaging engine.
-# - layers/imaging/requirements.txt, the processor's layer: the "imaging" group (libvips, numpy,
-#   pillow-heif, blurhash, thash) and what they pull in. Pillow is in both (pillow-heif needs it and pip's
+# - layers/imaging/requirements.txt, the processor's layer: the "imaging" group (libvips and
+#   pillow-heif) and what they pull in. Pillow is in both (pillow-heif needs it and pip's
 #   hash-checking mode wants every requirement pinned); the same locked version, and the
 #   function's own copy comes first on the path.
 LAMBDA_EXPORT := $(UV_BIN) export --frozen --quiet --format requirements-txt --no-dev --extra aws \
   --no-emit-project --prune click --prune rich --prune pebble --prune uvicorn --prune pyjwt --prune httpx \
-  --prune pyvips --prune numpy --prune pillow-heif --prune blurhash --prune thash
+  --prune pyvips --prune pillow-heif
 IMAGING_EXPORT := $(UV_BIN) export --frozen --quiet --format requirements-txt --only-group imaging \
   --no-emit-project
 

@@ -195,11 +195,12 @@ def test_alpha_edges_do_not_bleed_the_hidden_colour() -> None:
 def test_analysis_sample_is_flattened_on_white() -> None:
     """The analysis sample is small 8-bit RGB, alpha composited on white."""
     sample = _render(F.rgba_png(), LARGE).sample
-    assert sample.dtype == np.uint8
-    assert sample.ndim == 3
-    assert sample.shape[2] == 3
-    assert max(sample.shape[:2]) <= 64
-    assert sample[:, 0].min() >= 250  # the transparent left edge is white
+    assert max(sample.width, sample.height) <= 64
+    assert len(sample.rgb) == sample.width * sample.height * 3
+    rgb = np.frombuffer(sample.rgb, np.uint8).reshape(sample.height, sample.width, 3)
+    assert rgb[:, 0].min() >= 250  # the transparent left edge is white
+    rgba = np.frombuffer(sample.rgba, np.uint8).reshape(sample.height, sample.width, 4)
+    assert (rgba[:, 0, 3].max(), rgba[:, -1, 3].min()) == (0, 255)  # the same pixels, alpha kept
 
 
 # --- animation -----------------------------------------------------------------------------------

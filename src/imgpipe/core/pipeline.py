@@ -55,9 +55,7 @@ def process(
                        min(max(0, focal_point[1]), height - 1))  # fmt: skip
     rendered = render(data, info, settings.renditions, settings.encoding, focal_point, faces)
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    metadata = build_metadata(
-        info, sha256, fingerprint(rendered.sample, rendered.rgba), settings.keep_gps
-    )
+    metadata = build_metadata(info, sha256, fingerprint(rendered.sample), settings.keep_gps)
     x, y = rendered.focal_point
     metadata["focal_point"] = {"x": x, "y": y, "source": rendered.focal_source}
     if faces is not None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
-
+from imgpipe.core.fingerprint import Sample
 from imgpipe.core.formats import SourceFormat
 from imgpipe.core.geometry import PlannedRendition, crop_origin, face_focus, plan
 from imgpipe.core.validation import SourceInfo
@@ -37,13 +36,11 @@ _WHITE = 255.0
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """The encoded renditions plus a small sRGB sample for analysis: ``sample`` (``H x W x 3``
-    uint8, alpha flattened on white) and ``rgba`` (``H x W x 4``, straight alpha; 255 where the
-    image has none) - the same pixels, for what must see transparency (ThumbHash)."""
+    """The encoded renditions plus a small sRGB sample for analysis (hashes, placeholders,
+    colours), at most ``_SAMPLE_EDGE`` a side, with and without its alpha."""
 
     renditions: tuple[Rendition, ...]
-    sample: np.ndarray[Any, np.dtype[np.uint8]]
-    rgba: np.ndarray[Any, np.dtype[np.uint8]]
+    sample: Sample
     # The point every cover crop keeps, in display pixels, and where it came from: the
     # caller's ("user"), else the faces found ("faces"), else libvips' attention (edges, skin
     # tones, saturation) on a small copy ("attention").
@@ -91,12 +88,12 @@ def render(
             outputs.extend(encoded)
         point = focus.resolve(current)  # no crops: found on the smallest rendition
         preview = focus.preview(current)
-        sample, rgba = _sample(current)
+        sample = _sample(current)
     except VipsError as exc:
         raise translate_error(exc, info.format, data) from exc
     order = {s.name: i for i, s in enumerate(specs)}
     outputs.sort(key=lambda r: order[r.name])
-    return Rendered(renditions=tuple(outputs), sample=sample, rgba=rgba, focal_point=point,
+    return Rendered(renditions=tuple(outputs), sample=sample, focal_point=point,
                     focal_source=focus.source, faces=focus.faces,
                     preview=preview)  # fmt: skip
 
@@ -211,10 +208,15 @@ def _heif_to_vips(data: bytes) -> pyvips.Image:
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         primary = heif[heif.primary_index]
-        array = np.asarray(primary)
+        pixels, stride, bands = primary.data, primary.stride, len(primary.mode)
     except (ValueError, RuntimeError, OSError, EOFError, SyntaxError) as exc:
         raise translate_error(exc, SourceFormat.HEIF, data) from exc
-    image = pyvips.Image.new_from_array(array, interpretation="srgb")
+    # 8-bit L, LA, RGB or RGBA rows of ``stride`` bytes (convert_hdr_to_8bit), maybe padded.
+    width, height = primary.size
+    image = pyvips.Image.new_from_memory(pixels, stride // bands, height, bands, "uchar")
+    if image.width != width:
+        image = image.crop(0, 0, width, height)
+    image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
     if icc := primary.info.get("icc_profile"):
         image = image.copy()
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
@@ -267,9 +269,7 @@ def _encode(
     return Rendition(item.spec.name, fmt, image.width, image.height, bytes(data))
 
 
-def _sample(
-    image: pyvips.Image,
-) -> tuple[np.ndarray[Any, np.dtype[np.uint8]], np.ndarray[Any, np.dtype[np.uint8]]]:
+def _sample(image: pyvips.Image) -> Sample:
     """A small sRGB copy, alpha flattened on white, for hashes, placeholders and colours; and
     the same with its alpha kept (opaque images get a constant 255)."""
     small = image.thumbnail_image(_SAMPLE_EDGE, height=_SAMPLE_EDGE)
@@ -280,5 +280,4 @@ def _sample(
         rgba, flat = small, small.flatten(background=[_WHITE] * 3).cast("uchar")
     else:
         rgba, flat = small.bandjoin(255), small
-    shape = (small.height, small.width)
-    return flat.numpy().reshape(*shape, 3), rgba.numpy().reshape(*shape, 4)
+    return Sample(small.width, small.height, flat.write_to_memory(), rgba.write_to_memory())

@@ -5,7 +5,7 @@ process:
 
 - ``screen`` needs no imaging engine: magic bytes, PNG chunk structure, every animation frame's
   descriptor, HEIF/AVIF ``ispe`` sizes, and Pillow's header parser for the other formats. The API
-  runs it on every direct upload; the API function ships without libvips, numpy or pillow-heif.
+  runs it on every direct upload; the API function ships without libvips or pillow-heif.
 - ``inspect`` makes the same checks, then libvips' lazy open (pillow-heif's for HEIC), and
   returns the ``SourceInfo`` the processor renders from.
 """

@@ -39,7 +39,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The rendering engine loads with the function, not with its first record: every invocation
-# of this function renders, so its cold start includes the engine (numpy, pillow-heif too).
+# of this function renders, so its cold start includes the engine (libvips and Pillow).
 import imgpipe.core.pipeline  # noqa: F401
 from imgpipe.bootstrap import AwsApp, build_aws
 from imgpipe.core.vips import engine_ok
