@@ -8,8 +8,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import fixtures as F
 
 _HEAVY = ("numpy", "pyvips", "pillow_heif", "PIL", "boto3", "botocore", "aws_xray_sdk", "rich",
           "pebble", "uvicorn")  # fmt: skip
@@ -84,3 +87,18 @@ def test_processing_a_jpeg_loads_neither_the_heic_decoder_nor_numpy() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_imgpipe_process_off_a_terminal_loads_no_progress_bar(tmp_path: Path) -> None:
+    """Piped or redirected, ``imgpipe process`` draws no bar, so it does not import one."""
+    photo = tmp_path / "a.png"
+    photo.write_bytes(F.png())
+    code = (
+        "import sys\nfrom imgpipe.entrypoints.cli import main\n"
+        f"try:\n    main(['process', {str(photo)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        "except SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+        "print('rich.progress' in sys.modules, 'rich.console' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)  # fmt: skip
+    assert done.stdout.split() == ["False", "True"]

@@ -3,6 +3,7 @@ local service, and uploads to a running one (local or AWS)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -17,6 +18,9 @@ from imgpipe.errors import ConfigError, ImgpipeError, RejectedError
 from imgpipe.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from rich.console import Console
     from rich.table import Table
 
     from imgpipe.batch import BatchSummary
@@ -99,13 +103,6 @@ def process(
     inside imgpipe, 75 when one timed out.
     """
     from rich.console import Console  # noqa: PLC0415 - see the imports
-    from rich.progress import (  # noqa: PLC0415
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
 
     from imgpipe.batch import collect_inputs, run_batch  # noqa: PLC0415
 
@@ -113,30 +110,42 @@ def process(
     sources = collect_inputs(inputs)
     err = Console(stderr=True)
     started, cpu_started = time.perf_counter(), os.times()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    ) as bar:
-        task = bar.add_task("processing", total=len(sources))
+    with _progress(err, len(sources)) as advance:
 
         def on_result(result: dict[str, Any]) -> None:
             if as_json:
                 click.echo(json.dumps(result, ensure_ascii=False))
-            else:
-                bar.console.print(
-                    _describe(result, out_dir), markup=False, highlight=False, soft_wrap=True
-                )
-            bar.advance(task)
+            else:  # above the bar, when there is one
+                err.print(_describe(result, out_dir), markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
+            advance()
 
         summary = run_batch(sources, out_dir, settings, jobs or os.cpu_count() or 1, on_result)
     elapsed = time.perf_counter() - started
     cpu = sum(os.times()[i] - cpu_started[i] for i in range(4))
     err.print(_summary_table(summary, elapsed, cpu))
     sys.exit(summary.exit_code)
+
+
+@contextlib.contextmanager
+def _progress(console: Console, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on a terminal (``rich.progress`` loads only then); elsewhere nothing."""
+    if not console.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import (  # noqa: PLC0415 - see the imports
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("processing", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _describe(result: dict[str, Any], out_dir: Path) -> str:
