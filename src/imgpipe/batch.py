@@ -179,21 +179,13 @@ def run_batch(
     return summary
 
 
-def _start_worker(workers: int) -> None:
-    from imgpipe.core.vips import share_cpus  # noqa: PLC0415 - libvips only in the worker
-
-    share_cpus(workers)
-
-
 def _results(sources: list[Path], out_dir: Path, settings: Settings, jobs: int) -> Iterator[Result]:
     if not sources:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    workers = max(1, min(jobs, len(sources)))
     # Spawned workers: forking a process that has started libvips' threads is not safe.
     context = multiprocessing.get_context("spawn")
-    with ProcessPool(max_workers=workers, context=context, initializer=_start_worker,
-                     initargs=(workers,)) as pool:  # fmt: skip
+    with ProcessPool(max_workers=max(1, min(jobs, len(sources))), context=context) as pool:
 
         def schedule(src: Path) -> Any:
             return pool.schedule(process_file, args=(str(src), str(out_dir), settings),

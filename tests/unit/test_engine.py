@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 import fixtures as F
@@ -65,23 +61,3 @@ def test_a_broken_engine_never_rejects_a_good_image(engine: Engine) -> None:
     engine.break_()
     with pytest.raises(InternalError, match="imaging engine is broken"):
         process(F.jpeg(), _SETTINGS)
-
-
-def _threads(workers: int, cpus: int, env: dict[str, str]) -> int:
-    """libvips' thread count after ``share_cpus(workers)`` in a fresh process on ``cpus``."""
-    code = (f"import os; os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cpus}]); "
-            f"from imgpipe.core.vips import share_cpus; print(share_cpus({workers}))")  # fmt: skip
-    environ = {k: v for k, v in os.environ.items() if k != "VIPS_CONCURRENCY"} | env
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env=environ, timeout=60)  # fmt: skip
-    return int(done.stdout)
-
-
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs to share")
-def test_workers_share_the_cpus_among_their_libvips_threads() -> None:
-    """One worker keeps a thread per CPU; workers rendering at once split the CPUs (never
-    fewer than one thread each); ``VIPS_CONCURRENCY`` overrides the share."""
-    assert _threads(1, 2, {}) == 2
-    assert _threads(2, 2, {}) == 1
-    assert _threads(8, 2, {}) == 1
-    assert _threads(2, 2, {"VIPS_CONCURRENCY": "3"}) == 3

@@ -13,7 +13,6 @@ whose engine cannot decode a known-good image any more must stop taking work.
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import sys
 import warnings
@@ -25,8 +24,7 @@ from PIL import Image
 from imgpipe.core.formats import SourceFormat, decode_refusal
 from imgpipe.errors import ImgpipeError, InternalError
 
-__all__ = ["LOADERS", "VipsError", "engine_ok", "pyvips", "share_cpus", "translate_error",
-           "vips_version"]  # fmt: skip
+__all__ = ["LOADERS", "VipsError", "engine_ok", "pyvips", "translate_error", "vips_version"]
 
 VipsError = pyvips.Error
 
@@ -97,20 +95,6 @@ def _configure() -> None:
     pyvips.cache_set_max(0)
     pyvips.cache_set_max_mem(0)
     warnings.simplefilter("error", Image.DecompressionBombWarning)
-
-
-def share_cpus(workers: int) -> int:
-    """Give this worker process' libvips its share of the machine: this process' CPUs divided
-    among ``workers`` processes rendering at once (at least one thread), unless
-    ``VIPS_CONCURRENCY`` sets it; return the thread count in force.
-
-    libvips' default is a thread per CPU in every process: N workers on N cores ran N x N
-    threads, which only cost CPU - on the corpus photos one thread per worker used 2-3 % less
-    CPU than two, and a busy machine has no idle core for the second to use."""
-    if "VIPS_CONCURRENCY" not in os.environ:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        pyvips.concurrency_set(max(1, (cpus or 1) // max(1, workers)))
-    return int(pyvips.concurrency_get())
 
 
 def vips_version() -> str:

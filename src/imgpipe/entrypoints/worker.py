@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from imgpipe.bootstrap import build_local
-from imgpipe.core.vips import engine_ok, share_cpus
+from imgpipe.core.vips import engine_ok
 from imgpipe.errors import EX_ENGINE_BROKEN
 from imgpipe.logs import configure_logging
 from imgpipe.ports import Queue
@@ -96,12 +96,11 @@ def serve_jobs(service: ImageService, queue: Queue, settings: Settings, stop: Ev
 
 
 def run_worker(data_dir: str, config: str | None, stop: Event, busy_since: Synchronized[float],
-               receipt: Any, index: int, workers: int = 1) -> None:  # fmt: skip
+               receipt: Any, index: int) -> None:  # fmt: skip
     """The worker process: ``serve_jobs`` over the local adapters; exits ``EX_ENGINE_BROKEN``
     when its engine broke (the supervisor starts a fresh one)."""
     configure_logging()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when workers stop
-    share_cpus(workers)  # the pool's workers render at once: each gets its share of the CPUs
     settings = Settings.load(config)
     app = build_local(Path(data_dir), settings)
     log.info("worker started", extra={"worker": index, "pid": os.getpid()})
@@ -144,7 +143,7 @@ class WorkerPool:
         process = self._context.Process(
             target=run_worker, name=f"imgpipe-worker-{index}",
             args=(str(self.data_dir), str(self.config) if self.config else None, self._stop,
-                  held.busy_since, held.receipt, index, self.size))  # fmt: skip
+                  held.busy_since, held.receipt, index))  # fmt: skip
         process.start()
         return _Slot(process=process, held=held)
 
