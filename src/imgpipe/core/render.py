@@ -217,8 +217,7 @@ def _heif_to_vips(data: bytes) -> pyvips.Image:
     if image.width != width:
         image = image.crop(0, 0, width, height)
     image = image.copy(interpretation="srgb" if bands >= 3 else "b-w")
-    if icc := primary.info.get("icc_profile"):
-        image = image.copy()
+    if icc := primary.info.get("icc_profile"):  # on the copy just made, ours to annotate
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
     return image
 
