@@ -118,12 +118,20 @@ check-aws: tools  ## cfn-lint, sam validate --lint, checkov and actionlint on th
 	$(SAM_BIN)/actionlint
 
 # sam build fetches arm64 wheels (the functions' architecture) on any machine; no Docker needed.
-sam-build: $(TOOLS)/sam/.installed  ## sam build of the Lambda functions into .aws-sam/ (needs python3.12 on PATH)
-	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam build --template template.yaml
+# It ships no bytecode, and /var/task is read-only, so without the compileall step every cold
+# start compiles each module it imports again (the API handler: 0.69 s to import without, 0.37 s
+# with). The .pyc are hash-based: SAM zips every file dated 1980, which no timestamp .pyc
+# survives, and checked-hash never runs bytecode whose source changed. LAMBDA_PYTHON is the
+# template's Runtime.
+LAMBDA_PYTHON ?= python3.12
+SAM_BUILD_DIR ?= .aws-sam/build
+sam-build: $(TOOLS)/sam/.installed  ## sam build of the Lambda functions into .aws-sam/build, with bytecode (needs python3.12 on PATH)
+	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam build --template template.yaml --build-dir $(SAM_BUILD_DIR)
+	$(LAMBDA_PYTHON) -m compileall -q -f -j 0 --invalidation-mode checked-hash $(SAM_BUILD_DIR)
 
 deploy: sam-build  ## sam deploy STACK= REGION= STAGE= [PARAMS="Tagger=local ..."] [CFN_ROLE= ARTIFACTS=] (AWS credentials from the environment)
-	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam deploy --config-env ci --stack-name $(STACK) \
-	  --region $(REGION) --parameter-overrides Stage=$(STAGE) $(PARAMS) \
+	SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam deploy --config-env ci --template-file $(SAM_BUILD_DIR)/template.yaml \
+	  --stack-name $(STACK) --region $(REGION) --parameter-overrides Stage=$(STAGE) $(PARAMS) \
 	  $(if $(CFN_ROLE),--role-arn $(CFN_ROLE),) $(if $(ARTIFACTS),--s3-bucket $(ARTIFACTS) --no-resolve-s3,)
 
 smoke: venv  ## the post-deploy smoke test: STACK= REGION= (a deployed stack) or URL= (any imgpipe server)

@@ -5,10 +5,13 @@ Usage: ``python benchmarks/startup.py [--runs 9] [--skip-first-run]`` (part of `
 1. Import time of each Lambda handler and of the CLI, in a fresh interpreter each run (median
    of ``--runs``): ``time.perf_counter()`` around the ``import`` - what Lambda's init phase
    spends before the first event, interpreter start excluded - and the wall time of a whole
-   ``imgpipe --help``. Measured twice: in the project's .venv (dev tools installed, this
-   machine's Python), and in a venv holding only ``src/requirements.txt`` and the imaging
-   layer's requirements - what ``sam build`` ships - on the functions' runtime (python3.12,
-   where it is on PATH), built with uv.
+   ``imgpipe --help``. Measured in the project's .venv (dev tools installed, this machine's
+   Python), and in venvs holding only ``src/requirements.txt``, the imaging layer's
+   requirements and a copy of imgpipe - what ``sam build`` packages - on the functions' runtime
+   (python3.12, where it is on PATH), built with uv: one with the checked-hash bytecode that
+   ``make sam-build`` adds, as Lambda gets it, and one without any, as a plain ``sam build``
+   ships it (Lambda's /var/task is read-only: such a function compiles every module it imports
+   on each cold start). Nothing writes bytecode while it is measured.
 2. First run: ``git clone`` of this repository into a temporary folder, then ``make run`` until
    ``GET /health`` answers, with uv's cache empty (a new machine; downloads included) and warm.
 
@@ -34,7 +37,7 @@ import httpx
 from serving import REPO, append_report, free_port
 
 UV = REPO / ".venv-tools" / "uv" / "bin" / "uv"
-LAMBDA_VENV = REPO / "benchmarks" / ".venv-lambda"
+LAMBDA_VENVS = REPO / "benchmarks" / ".venv-lambda"
 FACES = {
     "Lambda API handler": ("imgpipe.entrypoints.lambda_api", 0.3),
     "Lambda processor handler": ("imgpipe.entrypoints.lambda_processor", 0.6),
@@ -46,7 +49,7 @@ _PROBE = ("import time; t = time.perf_counter(); import {module}; "
 
 
 def _median_import(python: Path, module: str, runs: int) -> float:
-    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"}
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONDONTWRITEBYTECODE": "1"}
     times = []
     for _ in range(runs):
         probe = [str(python), "-c", _PROBE.format(module=module)]
@@ -85,29 +88,38 @@ def _lambda_python() -> str:
     return sys.executable
 
 
-def _lambda_venv() -> Path:
-    """A venv with only src/requirements.txt (+ imgpipe itself), on python3.12 if available."""
+def _lambda_venv(bytecode: bool) -> Path:
+    """A venv holding what ``sam build`` packages - src/requirements.txt, the imaging layer's
+    requirements, a copy of imgpipe - on python3.12 if available; with the bytecode that
+    ``make sam-build`` compiles into the build (the same compileall), or with none."""
     interpreter = _lambda_python()
-    python = LAMBDA_VENV / "bin" / "python"
+    venv = LAMBDA_VENVS / ("shipped" if bytecode else "no-bytecode")
+    python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([str(UV), "venv", "--quiet", "--python-preference", "only-system",
-                        "--python", interpreter, str(LAMBDA_VENV)],
+                        "--python", interpreter, str(venv)],
                        check=True)  # fmt: skip
-    env = {**os.environ, "VIRTUAL_ENV": str(LAMBDA_VENV)}
+    env = {**os.environ, "VIRTUAL_ENV": str(venv)}
     # Every function's package and the processor's imaging layer (installed packages that a
     # handler does not import cost it nothing at start-up).
     requirements = [
         REPO / "src" / "requirements.txt",
         REPO / "layers" / "imaging" / "requirements.txt",
     ]
-    subprocess.run(
-        [str(UV), "pip", "install", "--quiet", "--compile-bytecode",
-         *[f"--requirement={r}" for r in requirements]],
-        check=True,
-        env=env,
-    )  # fmt: skip
-    install = [str(UV), "pip", "install", "--quiet", "--compile-bytecode", "--no-deps"]
-    subprocess.run([*install, "-e", str(REPO)], check=True, env=env)
+    install = [str(UV), "pip", "install", "--quiet"]
+    subprocess.run([*install, *[f"--requirement={r}" for r in requirements]], check=True, env=env)
+    # A copy, as sam build copies src/ (an editable install would share src/'s bytecode).
+    subprocess.run([*install, "--no-deps", "--reinstall-package", "imgpipe", str(REPO)],
+                   check=True, env=env)  # fmt: skip
+    where = [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    site = Path(subprocess.run(where, capture_output=True, text=True, check=True).stdout.strip())
+    if bytecode:  # the Makefile's sam-build step
+        subprocess.run([str(python), "-m", "compileall", "-q", "-f", "-j", "0",
+                        "--invalidation-mode", "checked-hash", str(site)],
+                       check=True)  # fmt: skip
+    else:
+        for cache in list(site.rglob("__pycache__")):
+            shutil.rmtree(cache)
     return python
 
 
@@ -154,9 +166,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     dev = REPO / ".venv" / "bin" / "python"
-    lam = _lambda_venv()
+    shipped, bare = _lambda_venv(bytecode=True), _lambda_venv(bytecode=False)
+    runtime = _version(shipped)
     envs = [(f".venv (dev tools too), Python {_version(dev)}", dev),
-            (f"runtime only (src/requirements.txt), Python {_version(lam)}", lam)]  # fmt: skip
+            (f"as `make sam-build` ships it (bytecode), Python {runtime}", shipped),
+            (f"as plain `sam build` ships it (no bytecode), Python {runtime}", bare)]  # fmt: skip
     header = "| import, median of {} | {} | goal |".format(
         args.runs, " | ".join(e for e, _ in envs)
     )
