@@ -25,10 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgpipe.adapters.local.fs_blob_store import FsBlobStore
-from imgpipe.adapters.local.sqlite_metadata_store import SqliteMetadataStore
-from imgpipe.adapters.local.sqlite_queue import SqliteQueue
-from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 from imgpipe.core.tags import CompositeTagger, LocalTagger, NullTagger
 from imgpipe.errors import ConfigError
 from imgpipe.ports import FaceFinder, Tagger
@@ -42,6 +38,10 @@ if TYPE_CHECKING:
     from imgpipe.adapters.aws.dynamodb_metadata_store import DynamoDbMetadataStore
     from imgpipe.adapters.aws.s3_blob_store import S3BlobStore
     from imgpipe.adapters.aws.sqs_queue import SqsQueue
+    from imgpipe.adapters.local.fs_blob_store import FsBlobStore
+    from imgpipe.adapters.local.sqlite_metadata_store import SqliteMetadataStore
+    from imgpipe.adapters.local.sqlite_queue import SqliteQueue
+    from imgpipe.adapters.local.upload_signer import HmacUploadSigner
 
 __all__ = [
     "AWS_ENV",
@@ -84,6 +84,12 @@ def _secret(path: Path) -> bytes:
 
 def build_local(data_dir: Path, settings: Settings, base_url: str = "") -> LocalApp:
     """Wire the embedded default under ``data_dir`` (created if needed)."""
+    # Here, not at import: the Lambda functions import this module and need none of them.
+    from imgpipe.adapters.local.fs_blob_store import FsBlobStore  # noqa: PLC0415
+    from imgpipe.adapters.local.sqlite_metadata_store import SqliteMetadataStore  # noqa: PLC0415
+    from imgpipe.adapters.local.sqlite_queue import SqliteQueue  # noqa: PLC0415
+    from imgpipe.adapters.local.upload_signer import HmacUploadSigner  # noqa: PLC0415
+
     data_dir.mkdir(parents=True, exist_ok=True)
     blobs = FsBlobStore(data_dir / "blobs")
     records = SqliteMetadataStore(data_dir / "imgpipe.db")

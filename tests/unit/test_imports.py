@@ -14,8 +14,9 @@ import pytest
 
 import fixtures as F
 
+# sqlite3: the local adapters belong to the local composition root, not to the functions.
 _HEAVY = ("numpy", "pyvips", "pillow_heif", "PIL", "boto3", "botocore", "aws_xray_sdk", "rich",
-          "pebble", "uvicorn")  # fmt: skip
+          "pebble", "uvicorn", "sqlite3")  # fmt: skip
 
 
 def _loaded(module: str, env: dict[str, str] | None = None) -> set[str]:
