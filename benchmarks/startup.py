@@ -11,7 +11,10 @@ Usage: ``python benchmarks/startup.py [--runs 9] [--skip-first-run]`` (part of `
    (python3.12, where it is on PATH), built with uv: one with the checked-hash bytecode that
    ``make sam-build`` adds, as Lambda gets it, and one without any, as a plain ``sam build``
    ships it (Lambda's /var/task is read-only: such a function compiles every module it imports
-   on each cold start). Nothing writes bytecode while it is measured.
+   on each cold start). Nothing writes bytecode while it is measured. For the API function
+   also its first event (``api_cold_start.py``: the import, then ``GET /health`` through the
+   handler against a moto server), which builds the app and its boto3 clients: the two
+   together are its cold start.
 2. First run: ``git clone`` of this repository into a temporary folder, then ``make run`` until
    ``GET /health`` answers, with uv's cache empty (a new machine; downloads included) and warm.
 
@@ -21,6 +24,7 @@ Appends a "Start-up" section to BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -29,10 +33,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import httpx
+from moto.server import ThreadedMotoServer
 
 from serving import REPO, append_report, free_port
 
@@ -56,6 +63,37 @@ def _median_import(python: Path, module: str, runs: int) -> float:
         done = subprocess.run(probe, env=env, capture_output=True, text=True, check=True)
         times.append(float(done.stdout))
     return statistics.median(times)
+
+
+@contextlib.contextmanager
+def _jobs_queue() -> Iterator[dict[str, str]]:
+    """A moto server with the API function's queues; the function's environment for it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}  # fmt: skip
+        session = boto3.session.Session(aws["AWS_ACCESS_KEY_ID"], aws["AWS_SECRET_ACCESS_KEY"],
+                                        region_name=aws["AWS_REGION"])  # fmt: skip
+        sqs = session.client("sqs", endpoint_url=aws["AWS_ENDPOINT_URL"])
+        yield {**aws, "IMGPIPE_RAW_BUCKET": "raw", "IMGPIPE_PROCESSED_BUCKET": "processed",
+               "IMGPIPE_TABLE": "images", "IMGPIPE_TAGGER": "none",
+               "IMGPIPE_QUEUE_URL": sqs.create_queue(QueueName="jobs")["QueueUrl"],
+               "IMGPIPE_DLQ_URL": sqs.create_queue(QueueName="dead")["QueueUrl"]}  # fmt: skip
+    finally:
+        server.stop()
+
+
+def _median_cold_start(python: Path, runs: int, aws: dict[str, str]) -> tuple[float, float]:
+    """Medians of the API function's import and of its first event, each run a fresh process."""
+    env = {**os.environ, **aws, "POWERTOOLS_TRACE_DISABLED": "true",
+           "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    probe = [str(python), str(Path(__file__).with_name("api_cold_start.py"))]
+    pairs = [tuple(map(float, subprocess.run(probe, env=env, capture_output=True, text=True,
+                                             check=True).stdout.split()))
+             for _ in range(runs)]  # fmt: skip
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def _median_help(python: Path, runs: int) -> float:
@@ -171,7 +209,7 @@ def main(argv: list[str]) -> int:
     envs = [(f".venv (dev tools too), Python {_version(dev)}", dev),
             (f"as `make sam-build` ships it (bytecode), Python {runtime}", shipped),
             (f"as plain `sam build` ships it (no bytecode), Python {runtime}", bare)]  # fmt: skip
-    header = "| import, median of {} | {} | goal |".format(
+    header = "| median of {} runs, each a fresh process | {} | goal |".format(
         args.runs, " | ".join(e for e, _ in envs)
     )
     lines = ["", "## Start-up", "",
@@ -188,6 +226,13 @@ def main(argv: list[str]) -> int:
     helps = [f"{_median_help(python, args.runs):.3f} s" if python == dev else "not shipped"
              for _, python in envs]  # fmt: skip
     lines.append(f"| `imgpipe --help`, whole process | {' | '.join(helps)} | <= 0.15 s |")
+    with _jobs_queue() as aws:
+        colds = [_median_cold_start(python, args.runs, aws) for _, python in envs]
+    print("API cold start", colds, file=sys.stderr)
+    lines += [f"| Lambda API, first event after the import (`GET /health`: app, boto3 clients, "
+              f"one SQS call to moto) | {' | '.join(f'{first:.3f} s' for _, first in colds)} | |",
+              f"| Lambda API cold start: import + first event | "
+              f"{' | '.join(f'{sum(c):.3f} s' for c in colds)} | |"]  # fmt: skip
     if not args.skip_first_run:
         lines += ["", "| first run: fresh `git clone`, `make run` until `/health` answers | "
                   "seconds | .venv size |", "|---|---|---|"]  # fmt: skip
