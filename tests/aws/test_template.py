@@ -867,8 +867,9 @@ def test_a_handler_imports_its_bytecode_from_the_zip_sam_uploads(
     sam_build: Path, tmp_path: Path
 ) -> None:
     """The dead-letter function's package, zipped by SAM's own packager and unzipped with the
-    zip's dates as Lambda does, imports every one of its modules from bytecode: none is
-    compiled from source. (Its handler is pure Python, so the arm64 package imports here.)"""
+    zip's own dates (1980: whatever date Lambda gives the files, it is not the build's), imports
+    every one of its modules from bytecode: none is compiled from source. (Its handler is pure
+    Python, so the arm64 package imports here.)"""
     zipped = tmp_path / "DeadLetterFunction"
     packager = ("import sys; from samcli.lib.package.utils import make_zip; "
                 "make_zip(sys.argv[1], sys.argv[2])")  # fmt: skip
