@@ -51,12 +51,15 @@ FACES = {
     "Lambda dead-letter handler": ("imgpipe.entrypoints.lambda_dlq", None),
     "CLI module": ("imgpipe.entrypoints.cli", None),
 }
+# Every probe: tracing off (the stack's default), and no bytecode written - Lambda's /var/task
+# is read-only, so what a run compiles must not help the next.
+_PROBE_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "PYTHONDONTWRITEBYTECODE": "1"}
 _PROBE = ("import time; t = time.perf_counter(); import {module}; "
           "print(time.perf_counter() - t)")  # fmt: skip
 
 
 def _median_import(python: Path, module: str, runs: int) -> float:
-    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, **_PROBE_ENV}
     times = []
     for _ in range(runs):
         probe = [str(python), "-c", _PROBE.format(module=module)]
@@ -87,8 +90,7 @@ def _jobs_queue() -> Iterator[dict[str, str]]:
 
 def _median_cold_start(python: Path, runs: int, aws: dict[str, str]) -> tuple[float, float]:
     """Medians of the API function's import and of its first event, each run a fresh process."""
-    env = {**os.environ, **aws, "POWERTOOLS_TRACE_DISABLED": "true",
-           "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    env = {**os.environ, **aws, **_PROBE_ENV}
     probe = [str(python), str(Path(__file__).with_name("api_cold_start.py"))]
     pairs = [tuple(map(float, subprocess.run(probe, env=env, capture_output=True, text=True,
                                              check=True).stdout.split()))

@@ -68,8 +68,8 @@ def test_the_x_ray_sdk_loads_only_when_tracing_is_on() -> None:
 
 
 def test_the_core_starts_no_thread_pool() -> None:
-    """Importing the core leaves the process single-threaded (a fork-safe worker has one
-    thread) and NumPy unloaded: 60 ms and 15 MB of every start, once for 32 x 32 matrices."""
+    """Importing the core leaves the process single-threaded: a fork-safe worker has one
+    thread (NumPy, whose OpenBLAS pool once broke this, is checked for just below)."""
     code = "import os, sys, imgpipe.core.pipeline; print(len(os.listdir('/proc/self/task')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)  # fmt: skip
