@@ -200,8 +200,8 @@ def main(argv: list[str]) -> int:
     for peer in (floor, tuned) if tuned in runs else (floor,):
         paired = [c / f for c, f in zip(speed(cli), speed(peer), strict=True)]
         lines.append(f"- Paired per-repetition CLI / {peer.split(' (')[0]} speed (each ratio from "
-                     f"one repetition): median {statistics.median(paired):.2f}, "
-                     + ", ".join(f"{p:.2f}" for p in paired) + ".")  # fmt: skip
+                     f"one repetition): median {statistics.median(paired):.2f} ("
+                     + ", ".join(f"{p:.2f}" for p in paired) + ").")  # fmt: skip
     report = "\n".join(lines) + "\n"
     print(report)
     (REPO / "BENCHMARKS.md").write_text(report, encoding="utf-8")
