@@ -58,7 +58,7 @@ def test_a_worker_reuses_freed_image_buffers_without_faulting_them_in_again() ->
 @pytest.mark.parametrize(
     "setting",
     [{"MALLOC_TRIM_THRESHOLD_": "131072"},
-     {"GLIBC_TUNABLES": "glibc.malloc.check=0:glibc.malloc.trim_threshold=131072"}],
+     {"GLIBC_TUNABLES": "glibc.malloc.perturb=0:glibc.malloc.trim_threshold=131072"}],
     ids=["variable", "tunable"],
 )  # fmt: skip
 def test_an_operators_malloc_setting_is_left_alone(setting: dict[str, str]) -> None:

@@ -90,9 +90,10 @@ def _tune_malloc() -> None:
       thousands of pages in again, each one zeroed by the kernel. Buffers under 32 MiB (a
       2048 px rendition is 9 MiB) now come from the heap, and up to 128 MiB of freed heap
       stays for the next image. Over 100 photos in one worker: page faults ~440,000 ->
-      ~27,000, system time 2.4 -> 1.4 s, CPU 39.9 -> 38.7 s; the peak RSS is unchanged
-      (~150 MiB), and the worker stays near it between images instead of going down and
-      up (``benchmarks/worker_memory.py``). Larger buffers are still mapped.
+      ~27,000 and system time 2.4 -> 1.4 s; total CPU 39.9 -> 38.7 s on a quiet machine
+      (within the noise on a busy one); the peak RSS is unchanged (~150 MiB), and the
+      worker stays near it between images instead of going down and up
+      (``benchmarks/worker_memory.py``). Larger buffers are still mapped.
 
     Only glibc: elsewhere, or where libc cannot be loaded, nothing changes. A parameter the
     operator set (``MALLOC_ARENA_MAX``, ``GLIBC_TUNABLES=glibc.malloc.arena_max=...``) keeps
