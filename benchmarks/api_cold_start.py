@@ -12,21 +12,10 @@ started = time.perf_counter()
 from imgpipe.entrypoints import lambda_api  # noqa: E402 - the import is what is timed
 
 imported = time.perf_counter()
-from imgpipe.testing import to_v2_event  # noqa: E402
-
-
-class _Context:
-    """What Lambda passes as ``context`` (the attributes Powertools reads)."""
-
-    function_name, memory_limit_in_mb, aws_request_id = "ApiFunction", 512, "cold-start"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:ApiFunction"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
-
+from imgpipe.testing import LambdaContext, to_v2_event  # noqa: E402
 
 event = to_v2_event("GET", "/health", {}, b"")
-context: Any = _Context()  # duck-typed, as Lambda's own object is
+context: Any = LambdaContext("ApiFunction", 512)  # duck-typed, as Lambda's own object is
 ready = time.perf_counter()
 response = lambda_api.handler(event, context)
 answered = time.perf_counter()

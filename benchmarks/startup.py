@@ -131,7 +131,8 @@ def _lambda_python() -> str:
 def _lambda_venv(bytecode: bool) -> Path:
     """A venv holding what ``sam build`` packages - src/requirements.txt, the imaging layer's
     requirements, a copy of imgpipe - on python3.12 if available; with the bytecode that
-    ``make sam-build`` compiles into the build (the same compileall), or with none."""
+    ``make sam-build`` compiles into the build (its own ``lambda-bytecode`` step), or with
+    none."""
     interpreter = _lambda_python()
     venv = LAMBDA_VENVS / ("shipped" if bytecode else "no-bytecode")
     python = venv / "bin" / "python"
@@ -153,9 +154,9 @@ def _lambda_venv(bytecode: bool) -> Path:
                    check=True, env=env)  # fmt: skip
     where = [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
     site = Path(subprocess.run(where, capture_output=True, text=True, check=True).stdout.strip())
-    if bytecode:  # the Makefile's sam-build step
-        subprocess.run([str(python), "-m", "compileall", "-q", "-f", "-j", "0",
-                        "--invalidation-mode", "checked-hash", str(site)],
+    if bytecode:  # make sam-build's own step
+        subprocess.run(["make", "-s", "--no-print-directory", "-C", str(REPO), "lambda-bytecode",
+                        f"BYTECODE_DIR={site}", f"LAMBDA_PYTHON={python}"],
                        check=True)  # fmt: skip
     else:
         for cache in list(site.rglob("__pycache__")):

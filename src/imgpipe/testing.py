@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,8 +26,8 @@ from imgpipe.ports import TagSubject
 from imgpipe.similarity import Matches, Similar, check_distance, distance, indexed_phash, ranked
 
 __all__ = ["FixedFaces", "FixedTagger", "InMemoryBlobStore", "InMemoryEventPublisher",
-           "InMemoryMetadataStore", "InMemoryQueue", "ManualClock", "decode_cursor",
-           "encode_cursor",
+           "InMemoryMetadataStore", "InMemoryQueue", "LambdaContext", "ManualClock",
+           "decode_cursor", "encode_cursor",
            "to_v2_event"]  # fmt: skip
 
 
@@ -286,6 +286,28 @@ class FixedFaces:
     def find_faces(self, preview_jpeg: bytes) -> Sequence[FaceBox]:
         self.previews.append(preview_jpeg)
         return self.faces
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """What Lambda passes a handler as ``context`` (the attributes Powertools reads)."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    region: str = "eu-west-1"
+    account: str = "123456789012"
+    # What each call of get_remaining_time_in_millis answers, in turn (then the last, forever).
+    remaining_ms: tuple[int, ...] = (60_000,)
+    _calls: list[int] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        self._calls.append(1)
+        return self.remaining_ms[min(len(self._calls), len(self.remaining_ms)) - 1]
 
 
 def to_v2_event(method: str, target: str, headers: dict[str, str], body: bytes,

@@ -42,33 +42,11 @@ from conftest import Engine
 from imgpipe.entrypoints import lambda_api, lambda_dlq, lambda_processor
 from imgpipe.errors import EX_ENGINE_BROKEN
 from imgpipe.etags import content_etag
-from imgpipe.testing import to_v2_event
+from imgpipe.testing import LambdaContext, to_v2_event
 
 pytestmark = pytest.mark.aws
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """What Lambda passes as ``context`` (the attributes Powertools reads)."""
-
-    function_name: str
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{aws_deploy.REGION}:{aws_deploy.ACCOUNT}:function:" \
-               f"{self.function_name}"  # fmt: skip
-
-    # What each call of get_remaining_time_in_millis answers, in turn (then the last, forever).
-    remaining_ms: tuple[int, ...] = (60_000,)
-    _calls: list[int] = field(default_factory=list)
-
-    def get_remaining_time_in_millis(self) -> int:
-        self._calls.append(1)
-        return self.remaining_ms[min(len(self._calls), len(self.remaining_ms)) - 1]
 
 
 @dataclass
@@ -150,9 +128,14 @@ class Deployment:
         for name, value in {**self.stack.environment(function), **self.overrides}.items():
             self.monkeypatch.setenv(name, value)
         self.monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        name = self.stack.ref(function)
         memory = int(self.stack.property(function, "MemorySize"))
-        context: Any = LambdaContext(name, memory, remaining_ms=remaining_ms)  # duck-typed
+        context: Any = LambdaContext(  # duck-typed
+            self.stack.ref(function),
+            memory,
+            region=aws_deploy.REGION,
+            account=aws_deploy.ACCOUNT,
+            remaining_ms=remaining_ms,
+        )
         return handler(event, context)
 
     def depth(self, queue: str) -> int:
