@@ -1,4 +1,5 @@
-"""In-memory fakes of every port, shipped with the package for tests and experiments.
+"""In-memory fakes of every port, shipped with the package for tests and experiments - and of
+what Lambda hands a handler (``LambdaContext``, ``to_v2_event``).
 
 They implement the port contracts exactly (the contract suites in ``tests/contract`` run
 against them too), keep everything in dicts, and take a ``clock`` so time can be moved by hand.
